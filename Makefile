@@ -1,0 +1,63 @@
+# Sumo Sources: `make run` sets up and runs the product; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+MANAGE := $(PY) manage.py
+
+.PHONY: run demo test test-fast lint check bench-ingest simulator chromium clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Stamps re-run the install whenever pyproject.toml changes.
+$(VENV)/.run-deps: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-deps: pyproject.toml $(VENV)/.run-deps
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.run-deps
+	$(MANAGE) migrate --noinput
+	$(MANAGE) createcachetable
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) bootstrap
+	$(MANAGE) serve
+
+# `make run` plus the bundled Sophos Central simulator and a demo source: data within a minute.
+demo: $(VENV)/.run-deps
+	$(MANAGE) migrate --noinput
+	$(MANAGE) createcachetable
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) bootstrap
+	$(MANAGE) demo
+
+# Debian's chromium drives the browser tests (never a downloaded browser build).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+test: $(VENV)/.dev-deps chromium
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: $(VENV)/.dev-deps
+	$(MANAGE) check
+	$(MANAGE) makemigrations --check --dry-run
+
+bench-ingest: $(VENV)/.dev-deps
+	$(PY) bench/ingest.py
+
+simulator: $(VENV)/.run-deps
+	$(MANAGE) sophos_simulator
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

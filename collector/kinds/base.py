@@ -1,0 +1,132 @@
+"""The contract between the collection framework and a vendor-specific source kind.
+
+A kind knows its vendor: HTTP calls, pagination, checkpoint format, payload mapping and the
+classification of vendor failures into :class:`collector.errors.CollectionError`. The framework
+knows none of that: it stores items and checkpoints, runs the lifecycle and records health.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One unit of collection: a vendor tenant with the host that serves its data."""
+
+    id: str
+    name: str
+    api_host: str
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a credential authenticated as: ``id_type`` is ``tenant``, ``partner`` or ``organization``."""
+
+    id: str
+    id_type: str
+    region: str = ""
+    tenants: tuple[Tenant, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataGap:
+    """A period the vendor can no longer serve, reported once when a checkpoint was clamped."""
+
+    stream: str
+    tenant_id: str
+    lost_from: dt.datetime
+    lost_until: dt.datetime
+
+
+@dataclass
+class Page:
+    """One page of items as the vendor sent them, and the checkpoint that follows it.
+
+    ``items`` are the vendor JSON objects, unmodified. ``checkpoint`` is a JSON-serialisable dict the
+    kind understands; the framework stores it in the same transaction as the items and hands it back
+    on the next call. ``bytes`` is the size of the response body.
+    """
+
+    stream: str
+    tenant: Tenant
+    items: list[dict[str, Any]]
+    checkpoint: dict[str, Any]
+    bytes: int = 0
+    gap: DataGap | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ItemMeta(NamedTuple):
+    """What the framework needs to know of one item to store it."""
+
+    vendor_id: str
+    message_time: dt.datetime | None  # aware UTC; None means "use the receipt time"
+    siem_event_id: str
+
+
+@dataclass
+class ConnectionReport:
+    """The answer of a *test connection*, in plain words for the form."""
+
+    ok: bool
+    summary: str
+    identity: Identity | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+class KindSession(ABC):
+    """A connection to the vendor for one run; not shared between threads."""
+
+    @abstractmethod
+    def authenticate(self) -> Identity:
+        """Obtain a token and find out who the credential is (and its tenants)."""
+
+    @abstractmethod
+    def pages(
+        self, *, stream: str, tenant: Tenant, checkpoint: dict[str, Any] | None
+    ) -> Iterator[Page]:
+        """Yield pages from ``checkpoint`` (None: the first run) until the vendor has no more.
+
+        Works without a prior :meth:`authenticate` call: a token is obtained on demand.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the HTTP connections."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SourceKind(ABC):
+    """A registered kind of source (``Source.kind`` holds its ``name``)."""
+
+    name: str = ""
+    streams: tuple[str, ...] = ()
+    # Config keys (API names) the kind adds to the common source fields, excluding the secret.
+    description: str = ""
+    icon: str = ""  # static path of the tile icon
+
+    @abstractmethod
+    def open(self, *, config: dict[str, Any], secret: str) -> KindSession:
+        """A session for one run, with the source's non-secret config and its decrypted secret."""
+
+    @abstractmethod
+    def map_item(self, stream: str, item: dict[str, Any]) -> ItemMeta:
+        """Vendor id, message time and SIEM event id of one item; must be fast and never raise."""
+
+    @abstractmethod
+    def test_connection(
+        self, *, config: dict[str, Any], secret: str, deadline: float = 15.0
+    ) -> ConnectionReport:
+        """Try the credentials within ``deadline`` seconds overall; never raises."""

@@ -1,0 +1,248 @@
+"""Services for what users do: plain functions with keyword arguments that own their transactions.
+
+Views and the API call these after validating with collector.forms; nothing here parses requests.
+"""
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from collector import engine
+from collector.choices import SourceState
+from collector.models import Collector, Field, Source
+from collector.validators import MAX_CUSTOM_FIELDS
+
+
+class ServiceError(Exception):
+    """A request that is valid in form but refused by a rule; ``code`` names the rule."""
+
+    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+
+
+# --- collectors -------------------------------------------------------------------------------
+def create_collector(*, cleaned: dict, user=None) -> Collector:
+    try:
+        with transaction.atomic():
+            return Collector.objects.create(
+                name=cleaned["name"],
+                description=cleaned.get("description", ""),
+                category=cleaned.get("category", ""),
+                fields=cleaned.get("fields") or {},
+                time_zone=cleaned.get("time_zone") or "UTC",
+                created_by=user if user and user.is_authenticated else None,
+            )
+    except IntegrityError:
+        raise ServiceError(
+            f"A collector named {cleaned['name']!r} already exists.", code="duplicate", field="name"
+        )
+
+
+def update_collector(*, collector: Collector, cleaned: dict) -> Collector:
+    for attr in ("name", "description", "category", "fields", "time_zone"):
+        if attr in cleaned:
+            setattr(collector, attr, cleaned[attr] if cleaned[attr] is not None else "")
+    try:
+        with transaction.atomic():
+            collector.save()
+    except IntegrityError:
+        raise ServiceError(
+            f"A collector named {collector.name!r} already exists.", code="duplicate", field="name"
+        )
+    return collector
+
+
+def delete_collector(*, collector: Collector) -> None:
+    """Delete a collector and its sources. Collected messages stay (their metadata keeps names)."""
+    with transaction.atomic():
+        collector.delete()
+
+
+# --- sources ----------------------------------------------------------------------------------
+def _apply_source_form(source: Source, form) -> None:
+    cleaned = form.cleaned_data
+    source.name = cleaned["name"]
+    source.description = cleaned.get("description", "")
+    source.category = cleaned.get("category", "")
+    source.fields = cleaned.get("fields") or {}
+    source.forward_to_siem = bool(cleaned.get("forward_to_siem"))
+    source.config = form.kind_config()
+    source.polling_interval = cleaned["polling_interval"]
+    secret = form.new_secret()
+    if secret:
+        source.set_secret(secret)
+
+
+def create_source(*, collector: Collector, form, user=None) -> Source:
+    """Store a validated source as Pending and queue its first run at once."""
+    source = Source(collector=collector, kind=form.kind_name)
+    if user is not None and user.is_authenticated:
+        source.created_by = user
+    _apply_source_form(source, form)
+    now = timezone.now()
+    source.state = SourceState.PENDING
+    source.state_changed_at = now
+    source.next_poll_at = now
+    try:
+        with transaction.atomic():
+            source.save()
+            engine.record_transition(
+                source, "", SourceState.PENDING, "Source submitted and validated."
+            )
+            if form.cleaned_data.get("auto_add_fields"):
+                ensure_fields(names=source.fields.keys())
+            engine.kick_on_commit(source.pk)
+    except IntegrityError:
+        raise ServiceError(
+            f"A source named {source.name!r} already exists on this collector.",
+            code="duplicate",
+            field="name",
+        )
+    return source
+
+
+def update_source(*, source: Source, form) -> Source:
+    """Store an edit: back to Pending, retry streak cleared, a new run queued at once."""
+    _apply_source_form(source, form)
+    try:
+        with transaction.atomic():
+            source.save()
+            if form.cleaned_data.get("auto_add_fields"):
+                ensure_fields(names=source.fields.keys())
+            engine.reset_to_pending(source.pk, reason="Source configuration was edited.")
+    except IntegrityError:
+        raise ServiceError(
+            f"A source named {source.name!r} already exists on this collector.",
+            code="duplicate",
+            field="name",
+        )
+    source.refresh_from_db()
+    return source
+
+
+def restart_source(*, source: Source) -> Source:
+    """Clear an error or a give-up and run again at once (keeps checkpoints)."""
+    engine.reset_to_pending(source.pk, reason="Restarted by a user.")
+    source.refresh_from_db()
+    return source
+
+
+def pause_source(*, source: Source) -> Source:
+    engine.pause(source.pk)
+    source.refresh_from_db()
+    return source
+
+
+def resume_source(*, source: Source) -> Source:
+    engine.resume(source.pk)
+    source.refresh_from_db()
+    return source
+
+
+def delete_source(*, source: Source) -> None:
+    """Asynchronous delete: the source goes to Stopping and disappears once no worker holds it."""
+    engine.request_stop(source.pk)
+
+
+# --- fields schema ----------------------------------------------------------------------------
+def create_field(*, name: str) -> Field:
+    with transaction.atomic():
+        if Field.objects.count() >= MAX_CUSTOM_FIELDS:
+            raise ServiceError(
+                f"The Fields schema is full: at most {MAX_CUSTOM_FIELDS} custom fields.",
+                code="field:quota_reached",
+            )
+        if Field.objects.filter(name__iexact=name).exists():
+            raise ServiceError(
+                f"A field named {name!r} already exists.", code="field:already_exists"
+            )
+        try:
+            return Field.objects.create(name=name)
+        except IntegrityError:
+            raise ServiceError(
+                f"A field named {name!r} already exists.", code="field:already_exists"
+            )
+
+
+def ensure_fields(*, names) -> list[Field]:
+    """Create or enable each custom field name (built-ins starting with ``_`` are skipped)."""
+    result = []
+    for name in names:
+        if name.startswith("_"):
+            continue
+        field = Field.objects.filter(name__iexact=name).first()
+        if field is None:
+            field = create_field(name=name)
+        elif not field.enabled:
+            field.enabled = True
+            field.save(update_fields=["enabled"])
+        result.append(field)
+    return result
+
+
+def set_field_enabled(*, field: Field, enabled: bool) -> Field:
+    field.enabled = enabled
+    field.save(update_fields=["enabled"])
+    return field
+
+
+def field_users(name: str) -> tuple[list[Collector], list[Source]]:
+    """Collectors and sources whose fields name this field (case-insensitive)."""
+    lowered = name.lower()
+    collectors = [
+        c
+        for c in Collector.objects.only("id", "name", "fields")
+        if lowered in _lower_keys(c.fields)
+    ]
+    sources = [
+        s
+        for s in Source.objects.select_related("collector").only(
+            "id", "name", "fields", "collector__name"
+        )
+        if lowered in _lower_keys(s.fields)
+    ]
+    return collectors, sources
+
+
+def field_usage_counts() -> dict[str, tuple[int, int]]:
+    """``{lowercase name: (collectors using it, sources using it)}`` in two queries."""
+    counts: dict[str, list[int]] = {}
+    for fields in Collector.objects.values_list("fields", flat=True):
+        for key in _lower_keys(fields):
+            counts.setdefault(key, [0, 0])[0] += 1
+    for fields in Source.objects.values_list("fields", flat=True):
+        for key in _lower_keys(fields):
+            counts.setdefault(key, [0, 0])[1] += 1
+    return {key: (a, b) for key, (a, b) in counts.items()}
+
+
+def delete_field(*, field: Field) -> None:
+    """Delete a field unless a collector or source still uses it (refused, naming them)."""
+    collectors, sources = field_users(field.name)
+    if collectors or sources:
+        names = [f"collector {c.name!r}" for c in collectors] + [
+            f"source {s.name!r} on {s.collector.name!r}" for s in sources
+        ]
+        raise ServiceError(
+            f"Field {field.name!r} is still used by {', '.join(names)}. Remove it there first.",
+            code="field:in_use",
+        )
+    field.delete()
+
+
+def _lower_keys(fields) -> set[str]:
+    return {str(key).lower() for key in (fields or {})}
+
+
+def search_sources(query: str):
+    """Sources whose name or category matches ``query`` (a trailing ``*`` is a prefix wildcard)."""
+    query = query.strip()
+    if not query:
+        return Source.objects.all()
+    if query.endswith("*"):
+        prefix = query.rstrip("*")
+        return Source.objects.filter(Q(name__istartswith=prefix) | Q(category__istartswith=prefix))
+    return Source.objects.filter(Q(name__icontains=query) | Q(category__icontains=query))

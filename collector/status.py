@@ -1,0 +1,77 @@
+"""What a source's health looks like: computed once, here, from stored facts.
+
+The Collection page's icon and tooltip, the live-status JSON and the health status API all call
+:func:`describe`, so they always agree.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from collector.choices import HEALTH_LOOK, STATE_LOOK, Health, Look, Severity, SourceState
+from collector.models import HealthEvent, Source
+
+PROGRESS_STATES = {
+    SourceState.PENDING,
+    SourceState.STARTED,
+    SourceState.INITIALIZED,
+    SourceState.AUTHENTICATED,
+    SourceState.STOPPING,
+}
+
+
+@dataclass
+class SourceHealth:
+    health: str
+    look: Look
+    state_look: Look
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def tooltip(self) -> str:
+        return "\n".join(self.lines)
+
+
+def health_of(state: str, events: list[HealthEvent]) -> str:
+    if state == SourceState.PAUSED:
+        return Health.PAUSED
+    if any(e.severity == Severity.ERROR for e in events):
+        return Health.ERROR
+    if state == SourceState.ERROR or events:
+        return Health.WARNING
+    if state in PROGRESS_STATES:
+        return Health.PROGRESS
+    return Health.HEALTHY
+
+
+def event_line(event: HealthEvent) -> str:
+    details = event.details or {}
+    parts = [f"{event.severity}: {details.get('error') or event.event_name}"]
+    if details.get("retrying") and details.get("nextAttemptAt"):
+        parts.append(
+            f"Retrying (attempt {details.get('attempts', 1)}), next attempt at {details['nextAttemptAt']}."
+        )
+    if details.get("description"):
+        parts.append(details["description"])
+    return " ".join(parts)
+
+
+def describe(source: Source, events: list[HealthEvent]) -> SourceHealth:
+    """Icon and tooltip lines for a source, given its open health events."""
+    health = health_of(source.state, events)
+    state_look = STATE_LOOK[source.state]
+    lines = [f"{state_look.label}: {source.state_detail or state_look.description}"]
+    lines.extend(event_line(event) for event in events)
+    return SourceHealth(health=health, look=HEALTH_LOOK[health], state_look=state_look, lines=lines)
+
+
+def open_events_by_source(source_ids) -> dict[int, list[HealthEvent]]:
+    """Open events of many sources in one query, keyed by source id."""
+    grouped: dict[int, list[HealthEvent]] = defaultdict(list)
+    ids = [str(pk) for pk in source_ids]
+    if not ids:
+        return grouped
+    for event in HealthEvent.objects.filter(
+        resource_type="Source", resource_id__in=ids, resolved_at__isnull=True
+    ).order_by("severity", "-last_seen"):
+        grouped[int(event.resource_id)].append(event)
+    return grouped

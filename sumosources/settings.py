@@ -1,0 +1,257 @@
+"""Settings for Sumo Sources, read from the environment (see .env.example for every variable).
+
+The embedded default needs no variables at all: SQLite in WAL mode and the django-q2 ORM broker,
+with the secret key and the encryption keys created in the data folder on first run.
+``DATABASE_URL`` switches to PostgreSQL and ``SUMOSOURCES_BROKER_URL`` to the Redis broker.
+"""
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from sumosources.env import database_from_url, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("SUMOSOURCES_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("SUMOSOURCES_DEBUG", False)
+
+# --- secret key -------------------------------------------------------------------------------
+# A key that is known to the world (the template's placeholder, Django's "insecure" keys, anything
+# short) must never sign production sessions, so production mode refuses to start with one.
+DEVELOPMENT_KEY_MARKERS = ("django-insecure", "change-me", "dev-secret", "development")
+
+
+def _read_or_create_secret_key() -> str:
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = env_str("SUMOSOURCES_SECRET_KEY") or _read_or_create_secret_key()
+
+
+def is_development_key(key: str) -> bool:
+    lowered = key.lower()
+    return len(key) < 32 or any(marker in lowered for marker in DEVELOPMENT_KEY_MARKERS)
+
+
+if not DEBUG and is_development_key(SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SUMOSOURCES_SECRET_KEY is a development key but SUMOSOURCES_DEBUG is off. Set a long random "
+        "key, or unset it to let Sumo Sources generate one in the data folder."
+    )
+
+ALLOWED_HOSTS = env_list("SUMOSOURCES_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("SUMOSOURCES_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "bootstrap",
+    "django_q",
+    "collector",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "collector.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "collector.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "sumosources.urls"
+WSGI_APPLICATION = "sumosources.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url(DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "sumosources.sqlite3",
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock when a transaction begins, so two writers queue on
+                # the busy timeout instead of failing with "database is locked" halfway through.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA foreign_keys=ON;"
+                    "PRAGMA temp_store=MEMORY;"
+                    "PRAGMA cache_size=-65536;"
+                ),
+            },
+            # A file, not memory, so that django-q2 cluster processes started by the tests see
+            # the same test database as the test itself.
+            "TEST": {"NAME": str(DATA_DIR / "test-sumosources.sqlite3")},
+        }
+    }
+# Processes started by the test suite (a django-q2 cluster, the `make run` smoke test's children)
+# must use the database the tests created, not the real one.
+if env_bool("SUMOSOURCES_USE_TEST_DB", False):
+    _db = DATABASES["default"]
+    _db["NAME"] = _db.get("TEST", {}).get("NAME") or f"test_{_db['NAME']}"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The database cache is shared by every process, so django-q2's cluster status (Stat) written by
+# the cluster is visible to the web process's health page and to `manage.py qinfo`.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "sumosources_cache",
+    }
+}
+
+# --- auth -------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "collector:collection"
+LOGOUT_REDIRECT_URL = "login"
+# Paths that answer without a session: the login page, static files, and the API (which
+# authenticates with access keys itself).
+LOGIN_EXEMPT_PREFIXES = ("/accounts/login/", "/static/", "/api/", "/favicon.ico")
+
+# --- i18n and static --------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or "pytest" in sys.modules
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG or "pytest" in sys.modules
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# --- security headers -------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SUMOSOURCES_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'self'; object-src 'none'"
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- django-q2 --------------------------------------------------------------------------------
+BROKER_URL = env_str("SUMOSOURCES_BROKER_URL")
+TASK_TIMEOUT = env_int("SUMOSOURCES_TASK_TIMEOUT", 300, minimum=30)
+Q_CLUSTER = {
+    "name": env_str("SUMOSOURCES_Q_NAME", "sumosources"),
+    "workers": env_int("SUMOSOURCES_WORKERS", 2, minimum=1, maximum=64),
+    "recycle": 500,
+    # timeout < retry: a task is killed before the broker hands it to another worker, so one
+    # task never runs twice at once because it was slow.
+    "timeout": TASK_TIMEOUT,
+    "retry": TASK_TIMEOUT + 60,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Django Q2",
+    "poll": 0.2,
+}
+if BROKER_URL:
+    if not BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("SUMOSOURCES_BROKER_URL must be a redis:// URL")
+    Q_CLUSTER["redis"] = BROKER_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- product settings -------------------------------------------------------------------------
+ENCRYPTION_KEYS = env_list("SUMOSOURCES_ENCRYPTION_KEYS")
+ENCRYPTION_KEY_FILE = DATA_DIR / "encryption.keys"
+
+SOPHOS_TOKEN_URL = env_str(
+    "SUMOSOURCES_SOPHOS_TOKEN_URL", "https://id.sophos.com/api/v2/oauth2/token"
+)
+SOPHOS_API_URL = env_str("SUMOSOURCES_SOPHOS_API_URL", "https://api.central.sophos.com")
+SOPHOS_EXTRA_HOSTS = env_list("SUMOSOURCES_SOPHOS_EXTRA_HOSTS")
+SOPHOS_VERIFY_TLS = env_str("SUMOSOURCES_SOPHOS_VERIFY_TLS", "true")
+
+POLLING_INTERVAL_MIN = 60
+POLLING_INTERVAL_MAX = 86400
+POLLING_INTERVAL_DEFAULT = 300
+RETRY_GIVE_UP_MINUTES = env_int("SUMOSOURCES_RETRY_GIVE_UP_MINUTES", 90, minimum=1)
+MESSAGE_RETENTION_DAYS = env_int("SUMOSOURCES_MESSAGE_RETENTION_DAYS", 30, minimum=1)
+RUN_RETENTION_DAYS = env_int("SUMOSOURCES_RUN_RETENTION_DAYS", 14, minimum=1)
+
+# --- logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env_str("SUMOSOURCES_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # urllib3 logs request lines at DEBUG; keep them out even when the level is lowered.
+        "urllib3": {"level": "WARNING"},
+        "django_q": {"level": env_str("SUMOSOURCES_Q_LOG_LEVEL", "WARNING").upper()},
+    },
+}
