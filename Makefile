@@ -12,13 +12,19 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# The dependencies listed in pyproject.toml (plus the dev extra), as a requirements list.
+REQS = $(PY) -c 'import sys, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print("\n".join(p["dependencies"] + [d for x in sys.argv[1:] for d in p["optional-dependencies"][x]]))'
+
 # Stamps re-run the install whenever pyproject.toml changes.
 $(VENV)/.run-deps: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e .
+	$(REQS) > $(VENV)/requirements.txt
+	$(PIP) install --quiet -r $(VENV)/requirements.txt
 	touch $@
 
 $(VENV)/.dev-deps: pyproject.toml $(VENV)/.run-deps
-	$(PIP) install --quiet -e '.[dev]'
+	$(REQS) dev > $(VENV)/requirements-dev.txt
+	$(PIP) install --quiet -r $(VENV)/requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.run-deps
