@@ -76,12 +76,12 @@ def now() -> dt.datetime:
 
 def claim_ttl() -> dt.timedelta:
     """A claim not renewed for this long belongs to a dead worker."""
-    return dt.timedelta(seconds=settings.TASK_TIMEOUT + 30)
+    return dt.timedelta(seconds=settings.CLAIM_TTL)
 
 
 def queue_ttl() -> dt.timedelta:
     """A queued marker older than this belongs to a task the broker lost."""
-    return dt.timedelta(seconds=2 * settings.TASK_TIMEOUT + 60)
+    return dt.timedelta(seconds=settings.QUEUE_TTL)
 
 
 def _claim(model, pk, extra: Q | None = None) -> str | None:

@@ -200,7 +200,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- django-q2 --------------------------------------------------------------------------------
 BROKER_URL = env_str("SUMOSOURCES_BROKER_URL")
-TASK_TIMEOUT = env_int("SUMOSOURCES_TASK_TIMEOUT", 300, minimum=30)
+TASK_TIMEOUT = env_int("SUMOSOURCES_TASK_TIMEOUT", 300, minimum=10)
+# A claim not renewed for CLAIM_TTL seconds belongs to a dead worker and may be taken over; a task
+# queued QUEUE_TTL seconds ago and never started was lost by the broker and is queued again. A short
+# value only wastes work, never duplicates it: every page write re-checks the claim.
+CLAIM_TTL = env_int("SUMOSOURCES_CLAIM_TTL", TASK_TIMEOUT + 30, minimum=1)
+QUEUE_TTL = env_int("SUMOSOURCES_QUEUE_TTL", 2 * TASK_TIMEOUT + 60, minimum=1)
 Q_CLUSTER = {
     "name": env_str("SUMOSOURCES_Q_NAME", "sumosources"),
     "workers": env_int("SUMOSOURCES_WORKERS", 2, minimum=1, maximum=64),

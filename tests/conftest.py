@@ -134,6 +134,8 @@ def cluster_env(extra: dict | None = None) -> dict:
             "SUMOSOURCES_DATA_DIR": str(settings.DATA_DIR),
             "SUMOSOURCES_Q_NAME": settings.Q_CLUSTER["name"],
             "SUMOSOURCES_TASK_TIMEOUT": str(settings.TASK_TIMEOUT),
+            "SUMOSOURCES_CLAIM_TTL": str(settings.CLAIM_TTL),
+            "SUMOSOURCES_QUEUE_TTL": str(settings.QUEUE_TTL),
             "DJANGO_SETTINGS_MODULE": "sumosources.settings",
         }
     )
