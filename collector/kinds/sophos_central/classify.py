@@ -1,0 +1,340 @@
+"""Sophos Central failures, classified: every one becomes a :class:`CollectionError`.
+
+One place decides the error type (ThirdPartyConfig: only an edit or restart helps;
+ThirdPartyGeneric: retrying helps), picks the vendor's code and correlation id out of whichever
+body shape the failing API uses, and writes the two sentences users read in tooltips: what went
+wrong and what to do. No sentence ever contains a secret, a token or a raw exception dump.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+
+from collector.choices import ErrorType
+from collector.errors import CollectionError
+from collector.kinds.base import Tenant
+
+if TYPE_CHECKING:
+    from collector.kinds.sophos_central.transport import Reply
+
+CONFIG = ErrorType.THIRD_PARTY_CONFIG
+GENERIC = ErrorType.THIRD_PARTY_GENERIC
+
+RETRY_LATER = "Nothing to do: collection is retried automatically."
+REPORT_IF_PERSISTS = (
+    "Collection is retried automatically; if this persists, report it to the Sumo Sources "
+    "maintainers with the correlation id."
+)
+CHECK_NETWORK = (
+    "Check the network, proxy and firewall between this machine and Sophos Central; collection is "
+    "retried automatically."
+)
+
+# The vendor's token error codes and what they mean for the user.
+TOKEN_CODES = {
+    "oauth.invalid_client_secret": (
+        "Sophos Central rejected the client secret (oauth.invalid_client_secret).",
+        "Edit the source and enter a new Client Secret.",
+    ),
+    "oauth.client_app_does_not_exist": (
+        "Sophos Central does not know this client ID (oauth.client_app_does_not_exist).",
+        "Edit the source and check the Client ID, or create a new API credential in Sophos "
+        "Central and enter its ID and secret.",
+    ),
+    "customer.validation": (
+        "Sophos Central rejected the token request as malformed (customer.validation).",
+        "Edit the source and check that the Client ID and Client Secret were pasted whole, "
+        "without extra characters.",
+    ),
+}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, min(seconds, 86400.0))
+
+
+def _vendor_fields(reply: Reply) -> tuple[str, str, str]:
+    """(code, message, correlation id) from either body shape, or from headers; '' if absent."""
+    data: Any = reply.data
+    if data is None and reply.body:
+        try:
+            data = json.loads(reply.body)
+        except ValueError:
+            data = None
+    code = message = correlation = ""
+    if isinstance(data, dict):
+        code = str(data.get("errorCode") or data.get("error") or "")[:100]
+        message = str(data.get("message") or "")[:300]
+        correlation = str(
+            data.get("correlationId") or data.get("requestId") or data.get("trackingId") or ""
+        )[:100]
+    if not correlation:
+        for header in ("X-Correlation-ID", "X-Request-ID", "X-Amzn-RequestId", "X-Amzn-Trace-Id"):
+            if reply.headers.get(header):
+                correlation = str(reply.headers[header])[:100]
+                break
+    return code, message, correlation
+
+
+def _reason(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _who(tenant: Tenant | None) -> str:
+    if tenant is None:
+        return ""
+    return f" for tenant {tenant.name or tenant.id}"
+
+
+def _error(error_type, message, remedy, *, api, tenant=None, **kwargs) -> CollectionError:
+    return CollectionError(
+        error_type,
+        message,
+        remedy=remedy,
+        api=api,
+        tenant_id=tenant.id if tenant else "",
+        tenant_name=tenant.name if tenant else "",
+        **kwargs,
+    )
+
+
+def token_error(reply: Reply) -> CollectionError:
+    """A non-2xx answer of the token endpoint that retrying does not cure."""
+    code, _message, correlation = _vendor_fields(reply)
+    if code in TOKEN_CODES:
+        message, remedy = TOKEN_CODES[code]
+    elif reply.status in (400, 401, 403):
+        message = f"Sophos Central refused to issue a token ({_reason(reply.status)}{', ' + code if code else ''})."
+        remedy = "Edit the source and check the Client ID and Client Secret of the API credential."
+    else:
+        return status_error(reply, api="Token")
+    return _error(
+        CONFIG,
+        message,
+        remedy,
+        api="Token",
+        status=reply.status,
+        vendor_code=code,
+        correlation_id=correlation,
+    )
+
+
+def status_error(
+    reply: Reply,
+    *,
+    api: str,
+    tenant: Tenant | None = None,
+    tenant_scoped: bool = False,
+    reauthenticated: bool = False,
+) -> CollectionError:
+    """Classify a non-2xx answer of any API by its status (token codes are in :func:`token_error`)."""
+    status = reply.status
+    code, vendor_message, correlation = _vendor_fields(reply)
+    detail = f": {vendor_message}" if vendor_message and status == 400 else ""
+    who = _who(tenant)
+    retry_after = None
+    if status == 400:
+        error_type = CONFIG
+        message = f"Sophos Central rejected the {api} request as invalid{who} ({_reason(status)}{detail})."
+        remedy = (
+            "Check the source's settings, such as excluded event types; if they look right, "
+            "restart the source and report the correlation id if it happens again."
+        )
+    elif status == 401:
+        error_type = CONFIG
+        again = " even after signing in again" if reauthenticated else ""
+        message = f"Sophos Central refused the access token for the {api} API{who}{again} ({_reason(status)})."
+        remedy = (
+            "Check in Sophos Central that the API credential still exists and has not expired, "
+            "then edit or restart the source."
+        )
+    elif status == 403 and tenant_scoped:
+        error_type = CONFIG
+        message = f"Sophos Central denied access to tenant {tenant.name or tenant.id} on the {api} API ({_reason(status)})."
+        remedy = (
+            "Turn on partner assistance for this tenant or grant the credential access to it; the "
+            "other tenants are still collected."
+        )
+    elif status == 403:
+        error_type = CONFIG
+        message = f"Sophos Central denied this credential access to the {api} API{who} ({_reason(status)})."
+        remedy = (
+            "Give the API credential a role that can read alerts and events (for example Service "
+            "Principal Read-Only), then edit or restart the source."
+        )
+    elif status == 404:
+        error_type = GENERIC
+        message = f"Sophos Central answered {_reason(status)} on the {api} API{who}."
+        remedy = (
+            "Check that the tenant still exists in Sophos Central; collection is retried "
+            "automatically."
+        )
+    elif status == 429:
+        error_type = GENERIC
+        retry_after = parse_retry_after(reply.headers.get("Retry-After"))
+        message = f"Sophos Central is limiting the rate of requests to the {api} API{who} ({_reason(status)})."
+        remedy = (
+            "Nothing to do: collection resumes after a pause. A longer polling interval lowers "
+            "the request rate."
+        )
+    elif status >= 500:
+        error_type = GENERIC
+        retry_after = parse_retry_after(reply.headers.get("Retry-After"))
+        if status in (502, 503, 504):
+            message = f"Sophos Central's {api} API is unavailable{who} ({_reason(status)})."
+        else:
+            message = (
+                f"Sophos Central had an internal error on the {api} API{who} ({_reason(status)})."
+            )
+        remedy = RETRY_LATER
+    elif 300 <= status < 400:
+        error_type = GENERIC
+        message = f"Sophos Central answered the {api} API with an unexpected redirect ({_reason(status)})."
+        remedy = REPORT_IF_PERSISTS
+    else:
+        error_type = GENERIC
+        message = (
+            f"Sophos Central answered the {api} API{who} with an unexpected {_reason(status)}."
+        )
+        remedy = REPORT_IF_PERSISTS
+    return _error(
+        error_type,
+        message,
+        remedy,
+        api=api,
+        tenant=tenant,
+        status=status,
+        vendor_code=code,
+        correlation_id=correlation,
+        retry_after=retry_after,
+        tenant_scoped=tenant_scoped,
+    )
+
+
+def transport_error(
+    exc: requests.exceptions.RequestException,
+    *,
+    api: str,
+    tenant: Tenant | None,
+    url: str,
+    timeout: tuple[float, float],
+) -> CollectionError:
+    """A failure below HTTP: timeout, refused or dropped connection, TLS, a body cut short."""
+    host = urlsplit(url).netloc
+    who = _who(tenant)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        message = f"Could not connect to Sophos Central ({host}) within {timeout[0]:g} seconds."
+    elif isinstance(exc, requests.exceptions.Timeout):
+        message = (
+            f"The {api} API of Sophos Central did not answer{who} within {timeout[1]:g} seconds."
+        )
+    elif isinstance(exc, requests.exceptions.SSLError):
+        message = f"The secure connection to Sophos Central ({host}) failed: the TLS handshake or certificate check did not pass."
+    elif isinstance(
+        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    ):
+        message = (
+            f"The connection to Sophos Central dropped while the {api} answer{who} was being read."
+        )
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc).lower()
+        if "refused" in text:
+            message = f"Could not connect to Sophos Central ({host}): the connection was refused."
+        elif "name or service" in text or "resolve" in text or "nodename" in text:
+            message = f"Could not connect to Sophos Central: the host name {host} did not resolve."
+        elif (
+            "reset" in text or "aborted" in text or "remotedisconnected" in text or "closed" in text
+        ):
+            message = f"The connection to Sophos Central ({host}) was closed or reset during the {api} call{who}."
+        else:
+            message = f"Could not connect to Sophos Central ({host}) for the {api} call{who}."
+    else:
+        message = f"The {api} call to Sophos Central failed{who} ({type(exc).__name__})."
+    return _error(GENERIC, message, CHECK_NETWORK, api=api, tenant=tenant)
+
+
+def deadline_passed(*, api: str, tenant: Tenant | None) -> CollectionError:
+    return _error(
+        GENERIC,
+        f"The {api} call to Sophos Central{_who(tenant)} did not finish within the time allowed.",
+        CHECK_NETWORK,
+        api=api,
+        tenant=tenant,
+    )
+
+
+def malformed(reply: Reply, *, api: str, tenant: Tenant | None) -> CollectionError:
+    _code, _message, correlation = _vendor_fields(reply)
+    return _error(
+        GENERIC,
+        f"Sophos Central sent a malformed or truncated JSON answer on the {api} API{_who(tenant)}.",
+        REPORT_IF_PERSISTS,
+        api=api,
+        tenant=tenant,
+        status=reply.status,
+        correlation_id=correlation,
+    )
+
+
+def wrong_shape(
+    reply: Reply, what: str, *, api: str, tenant: Tenant | None = None
+) -> CollectionError:
+    """A 2xx JSON answer that lacks what the contract promises (``what`` names the missing part)."""
+    _code, _message, correlation = _vendor_fields(reply)
+    return _error(
+        GENERIC,
+        f"Sophos Central sent a {api} answer of an unexpected shape{_who(tenant)} ({what}).",
+        REPORT_IF_PERSISTS,
+        api=api,
+        tenant=tenant,
+        status=reply.status,
+        correlation_id=correlation,
+    )
+
+
+def host_refused(host: str, *, api: str, tenant: Tenant | None = None) -> CollectionError:
+    return _error(
+        CONFIG,
+        f"Sophos Central named a data host outside the allowed Sophos domains ({host}), so no "
+        "token was sent to it.",
+        "If a simulator or proxy stands in for Sophos Central, add its host to "
+        "SUMOSOURCES_SOPHOS_EXTRA_HOSTS and restart the source.",
+        api=api,
+        tenant=tenant,
+    )
+
+
+def unusable_credential(id_type: str) -> CollectionError:
+    return _error(
+        CONFIG,
+        f"The API credential is of type {id_type or 'unknown'}, which Sumo Sources cannot collect with.",
+        "Create a tenant, partner or organization API credential in Sophos Central and edit the source.",
+        api="Whoami",
+    )
+
+
+def bad_config(message: str, remedy: str) -> CollectionError:
+    return CollectionError(CONFIG, message, remedy=remedy)

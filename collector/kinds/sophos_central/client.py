@@ -1,0 +1,468 @@
+"""The Sophos Central session: token, whoami, tenants, and pages of events and alerts.
+
+Checkpoint formats (JSON, stored by the engine with the page they follow, handed back next run):
+
+* Events: ``{"cursor": "<next_cursor>", "position": "2024-05-01T10:00:00.000Z"}``. ``cursor`` is
+  the vendor's opaque ``next_cursor``; ``position`` is how far the stream is known to be read (the
+  last item's ``created_at`` while more is pending, else the server time of the answer). The
+  position is what the 24-hour window is judged by: older than the window, the run starts at the
+  oldest point the API serves and the first page carries a :class:`DataGap` naming the lost period.
+* Alerts: ``{"raisedAt": "2024-05-01T10:00:00.000Z", "seen": {"<alert id>": <raisedAt epoch ms>}}``.
+  The next run asks from ``raisedAt`` minus ``alerts_overlap`` seconds (alerts can become visible a
+  little after they were raised) and drops the ids in ``seen``, which holds every alert yielded in
+  that overlap, so each alert is yielded once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from collector.kinds.base import DataGap, Identity, KindSession, Page, Tenant
+from collector.kinds.sophos_central import classify
+from collector.kinds.sophos_central.mapping import UTC, iso_ms, parse_time
+from collector.kinds.sophos_central.transport import (
+    Reply,
+    Transport,
+    cached_token,
+    credential_key,
+    drop_token,
+    host_allowed,
+    known_id_type,
+    normalise_host,
+    origin,
+    region_of,
+    remember_id_type,
+    server_now,
+    store_token,
+)
+
+log = logging.getLogger("collector.kinds.sophos_central")
+
+WINDOW = 24 * 3600.0  # how far back the SIEM API serves
+WINDOW_MARGIN = 120.0  # clamp this far inside the window, so transit time cannot push us out of it
+POSITION_REFRESH = 3600.0  # re-store an idle stream's position this often (no false gaps later)
+EVENTS_LIMIT = 1000
+EVENTS_LIMIT_MIN = 200  # the SIEM API's documented minimum
+ALERTS_PAGE_SIZE = 1000
+ALERTS_FIRST_PAGE_SIZE = 100  # the safe size until a host's pages.maxSize is known
+ALERTS_LOOKBACK = 24 * 3600.0  # the first run reads alerts raised this far back
+ALERTS_OVERLAP = 300.0
+SEEN_LIMIT = 5000  # most alert ids an alerts checkpoint keeps
+TENANTS_PAGE_SIZE = 100
+TENANTS_MAX_PAGES = 1000
+
+# pages.maxSize of the Common Alerts API per host, learnt from answers (process-wide).
+_ALERTS_MAX_SIZE: dict[str, int] = {}
+
+
+def _to_time(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, UTC)
+
+
+def _iso_seconds(seconds: float) -> str:
+    return iso_ms(_to_time(seconds))
+
+
+class SophosSession(KindSession):
+    """One source run against Sophos Central; see the module docstring for checkpoints.
+
+    Transport options (``timeout=(connect, read)``, ``retries``, ``backoff``, ``retry_after_cap``,
+    ``deadline``, ``sleep``) go to :class:`Transport`. The secret lives only in this object and in
+    the token request body: never in a log line, an error or a cache key.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        secret: str,
+        token_url: str,
+        api_url: str,
+        extra_hosts: tuple[str, ...] = (),
+        verify: bool | str = True,
+        supported_apis: tuple[str, ...] = ("Alerts", "Events"),
+        exclude_types: tuple[str, ...] = (),
+        events_limit: int = EVENTS_LIMIT,
+        alerts_page_size: int = ALERTS_PAGE_SIZE,
+        alerts_overlap: float = ALERTS_OVERLAP,
+        **transport_options: Any,
+    ):
+        self.client_id = client_id
+        self._secret = secret
+        self.token_url = token_url
+        self.api_url = api_url.rstrip("/")
+        self.extra_hosts = tuple(extra_hosts)
+        self.supported_apis = tuple(supported_apis)
+        self.exclude_types = tuple(exclude_types)
+        self.events_limit = max(EVENTS_LIMIT_MIN, min(EVENTS_LIMIT, int(events_limit)))
+        self.alerts_page_size = max(1, int(alerts_page_size))
+        self.alerts_overlap = float(alerts_overlap)
+        self.http = Transport(verify=verify, **transport_options)
+        self.identity: Identity | None = None
+        self.tokens_fetched = 0
+        self._key = credential_key(token_url, client_id, secret)
+
+    def __repr__(self) -> str:
+        return f"<SophosSession client_id={self.client_id!r} api={self.api_url!r}>"
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- token and authorised calls ---------------------------------------------------------
+
+    def _token(self) -> str:
+        token = cached_token(self._key)
+        if token:
+            return token
+        reply = self.http.request(
+            "POST",
+            self.token_url,
+            api="Token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self._secret,
+                "scope": "token",
+            },
+        )
+        if reply.status != 200:
+            raise classify.token_error(reply)
+        data = reply.data
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise classify.wrong_shape(reply, "no access_token", api="Token")
+        expires_in = data.get("expires_in")
+        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
+            expires_in = 3600
+        store_token(self._key, token, max(10.0, min(float(expires_in), 86400.0)))
+        self.tokens_fetched += 1
+        return token
+
+    def _call(
+        self,
+        api: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        tenant: Tenant | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> Reply:
+        """GET with the bearer token, signing in again once on a 401.
+
+        Returns a 2xx answer whose body is a JSON object, or an answer whose status is in
+        ``allow``; raises :class:`CollectionError` for anything else.
+        """
+        reauthenticated = False
+        while True:
+            token = self._token()
+            reply = self.http.request(
+                "GET",
+                url,
+                api=api,
+                tenant=tenant,
+                params=params,
+                headers={"Authorization": f"Bearer {token}", **(headers or {})},
+            )
+            if reply.status == 401 and not reauthenticated:
+                # An expired or revoked token: fetch a new one once; a second 401 is not a token
+                # problem any more but the credential's.
+                drop_token(self._key, token)
+                reauthenticated = True
+                continue
+            break
+        if 200 <= reply.status < 300:
+            if not isinstance(reply.data, dict):
+                raise classify.wrong_shape(reply, "not a JSON object", api=api, tenant=tenant)
+            return reply
+        if reply.status in allow:
+            return reply
+        scoped = False
+        if tenant is not None and reply.status in (403, 404):
+            scoped = self._multi_tenant()
+        raise classify.status_error(
+            reply, api=api, tenant=tenant, tenant_scoped=scoped, reauthenticated=reauthenticated
+        )
+
+    def _multi_tenant(self) -> bool:
+        """Whether the credential manages several tenants (a 403 then concerns one tenant only)."""
+        id_type = known_id_type(self._key) or (self.identity.id_type if self.identity else None)
+        if id_type is None:
+            id_type = self.whoami()["idType"]
+        return id_type in ("partner", "organization")
+
+    def _checked_host(self, url: Any, *, api: str, tenant: Tenant | None = None) -> str:
+        if not isinstance(url, str) or not url.strip():
+            raise classify.host_refused(repr(url), api=api, tenant=tenant)
+        host = normalise_host(url)
+        if not host_allowed(host, self.extra_hosts):
+            raise classify.host_refused(origin(host), api=api, tenant=tenant)
+        return host
+
+    # --- identity ---------------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """The whoami answer, checked: ``id``, ``idType`` and ``apiHosts`` are present."""
+        reply = self._call("Whoami", f"{self.api_url}/whoami/v1")
+        data = reply.data
+        if not isinstance(data.get("id"), str) or not data["id"]:
+            raise classify.wrong_shape(reply, "no id", api="Whoami")
+        if not isinstance(data.get("idType"), str):
+            raise classify.wrong_shape(reply, "no idType", api="Whoami")
+        if not isinstance(data.get("apiHosts"), dict):
+            data["apiHosts"] = {}
+        remember_id_type(self._key, data["idType"])
+        return data
+
+    def authenticate(self) -> Identity:
+        data = self.whoami()
+        id_type = data["idType"]
+        if id_type == "tenant":
+            host = data["apiHosts"].get("dataRegion")
+            if host is None:
+                raise classify.unusable_credential("tenant without a data region")
+            api_host = self._checked_host(host, api="Whoami")
+            region = region_of(api_host)
+            tenant = Tenant(id=data["id"], name="", api_host=api_host, region=region)
+            self.identity = Identity(data["id"], id_type, region, (tenant,))
+        elif id_type in ("partner", "organization"):
+            tenants = tuple(self._list_tenants(id_type, data["id"]))
+            self.identity = Identity(data["id"], id_type, "", tenants)
+        else:
+            raise classify.unusable_credential(id_type)
+        return self.identity
+
+    def _list_tenants(self, id_type: str, owner_id: str) -> list[Tenant]:
+        url = f"{self.api_url}/{id_type}/v1/tenants"
+        header = {"X-Partner-ID" if id_type == "partner" else "X-Organization-ID": owner_id}
+        tenants: list[Tenant] = []
+        seen: set[str] = set()
+        for page in range(1, TENANTS_MAX_PAGES + 1):
+            reply = self._call(
+                "Tenants",
+                url,
+                params={"page": page, "pageSize": TENANTS_PAGE_SIZE, "pageTotal": "true"},
+                headers=header,
+            )
+            items = reply.data.get("items")
+            if not isinstance(items, list):
+                raise classify.wrong_shape(reply, "no items list", api="Tenants")
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                    raise classify.wrong_shape(reply, "a tenant without an id", api="Tenants")
+                if item["id"] in seen:
+                    continue
+                if not item.get("apiHost"):
+                    # Tenants still being set up have no data host yet; there is nothing to read.
+                    log.warning("Sophos tenant %s has no apiHost; skipped", item["id"])
+                    continue
+                api_host = self._checked_host(item["apiHost"], api="Tenants")
+                name = item.get("name") or item.get("showAs") or ""
+                region = item.get("dataRegion") or region_of(api_host)
+                seen.add(item["id"])
+                tenants.append(Tenant(item["id"], str(name), api_host, str(region)))
+            total = (reply.data.get("pages") or {}).get("total")
+            if not items or (isinstance(total, int) and page >= total):
+                break
+        return tenants
+
+    # --- data -------------------------------------------------------------------------------
+
+    def pages(
+        self, *, stream: str, tenant: Tenant, checkpoint: dict[str, Any] | None
+    ) -> Iterator[Page]:
+        if stream == "Events":
+            return self._event_pages(tenant, checkpoint if isinstance(checkpoint, dict) else {})
+        if stream == "Alerts":
+            return self._alert_pages(tenant, checkpoint if isinstance(checkpoint, dict) else {})
+        raise ValueError(f"Sophos Central has no stream {stream!r}")
+
+    def _event_pages(self, tenant: Tenant, checkpoint: dict[str, Any]) -> Iterator[Page]:
+        url = self._checked_host(tenant.api_host, api="Events", tenant=tenant) + "/siem/v1/events"
+        cursor = checkpoint.get("cursor") if isinstance(checkpoint.get("cursor"), str) else None
+        parsed = parse_time(checkpoint.get("position"))
+        position = parsed.timestamp() if parsed else None
+        base: dict[str, Any] = {"limit": self.events_limit}
+        if self.exclude_types:
+            base["exclude_types"] = ",".join(self.exclude_types)
+        headers = {"X-Tenant-ID": tenant.id}
+
+        gap: DataGap | None = None
+        from_date: int | None = None
+        now = server_now(url)
+        if cursor and position is not None and position < now - WINDOW:
+            cursor = None  # expired: the API would fall back anyway; clamp ourselves, and say so
+        if not cursor:
+            oldest = now - WINDOW + WINDOW_MARGIN
+            if position is not None and position < oldest:
+                gap = self._gap("Events", tenant, position, oldest)
+            from_date = int(max(oldest, position or 0.0))
+        first = True
+        while True:
+            params = dict(base, cursor=cursor) if cursor else dict(base, from_date=from_date)
+            reply = self._call(
+                "Events",
+                url,
+                params=params,
+                headers=headers,
+                tenant=tenant,
+                allow=(400,) if first and not cursor else (),
+            )
+            if reply.status == 400:
+                # Our estimate of the server clock was stale (the clock moved with no answer since),
+                # so from_date fell out of the window: judge again by this answer's Date, once.
+                first = False
+                oldest = server_now(url) - WINDOW + WINDOW_MARGIN
+                if from_date < oldest - WINDOW_MARGIN:
+                    if position is not None and position < oldest:
+                        gap = self._gap("Events", tenant, position, oldest)
+                    from_date = int(oldest)
+                    continue
+                raise classify.status_error(reply, api="Events", tenant=tenant)
+            data = reply.data
+            items = data.get("items")
+            if not isinstance(items, list):
+                raise classify.wrong_shape(reply, "no items list", api="Events", tenant=tenant)
+            answered = reply.server_time or server_now(url)
+            stale = position is not None and position < answered - WINDOW
+            if first and cursor and gap is None and stale:
+                # The cursor looked fresh by our clock but the server's says otherwise: the API has
+                # fallen back to its window, so the time before it is lost.
+                gap = self._gap("Events", tenant, position, answered - WINDOW)
+            first = False
+            has_more = data.get("has_more") is True
+            next_cursor = data.get("next_cursor")
+            if not isinstance(next_cursor, str) or not next_cursor:
+                next_cursor = cursor
+            reached = answered
+            if has_more and items:
+                last = items[-1] if isinstance(items[-1], dict) else {}
+                moment = parse_time(last.get("created_at")) or parse_time(last.get("when"))
+                reached = moment.timestamp() if moment else (position or answered)
+            new_position = max(position or reached, reached)
+            if (
+                items
+                or gap
+                or next_cursor != cursor
+                or position is None
+                or new_position - position >= POSITION_REFRESH
+            ):
+                yield Page(
+                    stream="Events",
+                    tenant=tenant,
+                    items=items,
+                    checkpoint={"cursor": next_cursor, "position": _iso_seconds(new_position)},
+                    bytes=len(reply.body),
+                    gap=gap,
+                )
+                gap = None
+                position = new_position
+            if not has_more or (not items and next_cursor == cursor):
+                return
+            cursor = next_cursor
+
+    def _alert_pages(self, tenant: Tenant, checkpoint: dict[str, Any]) -> Iterator[Page]:
+        url = self._checked_host(tenant.api_host, api="Alerts", tenant=tenant)
+        url += "/common/v1/alerts"
+        host = origin(url)
+        last = parse_time(checkpoint.get("raisedAt"))
+        last_ms = int(last.timestamp() * 1000) if last else None
+        raw_seen = checkpoint.get("seen")
+        seen: dict[str, int] = {}
+        if isinstance(raw_seen, dict):
+            seen = {k: v for k, v in raw_seen.items() if isinstance(k, str) and type(v) is int}
+        overlap_ms = int(self.alerts_overlap * 1000)
+        start = (
+            last.timestamp() - self.alerts_overlap if last else server_now(url) - ALERTS_LOOKBACK
+        )
+        size = min(self.alerts_page_size, _ALERTS_MAX_SIZE.get(host, ALERTS_FIRST_PAGE_SIZE))
+        params: dict[str, Any] = {
+            "from": _iso_seconds(start),
+            "sort": "raisedAt:asc",
+            "pageSize": size,
+        }
+        headers = {"X-Tenant-ID": tenant.id}
+        previous = {"raisedAt": checkpoint.get("raisedAt"), "seen": raw_seen}
+        while True:
+            reply = self._call("Alerts", url, params=params, headers=headers, tenant=tenant)
+            items = reply.data.get("items")
+            if not isinstance(items, list):
+                raise classify.wrong_shape(reply, "no items list", api="Alerts", tenant=tenant)
+            pages = reply.data.get("pages")
+            pages = pages if isinstance(pages, dict) else {}
+            max_size = pages.get("maxSize")
+            if type(max_size) is int and max_size > 0:
+                _ALERTS_MAX_SIZE[host] = max_size
+                params["pageSize"] = min(self.alerts_page_size, max_size)
+            fresh = []
+            for item in items:
+                if isinstance(item, dict):
+                    alert_id = item.get("id")
+                    moment = parse_time(item.get("raisedAt"))
+                    raised_ms = int(moment.timestamp() * 1000) if moment else (last_ms or 0)
+                    if isinstance(alert_id, str):
+                        if alert_id in seen:
+                            continue
+                        seen[alert_id] = raised_ms
+                    if moment and (last_ms is None or raised_ms > last_ms):
+                        last_ms = raised_ms
+                fresh.append(item)
+            if last_ms is not None:
+                floor = last_ms - overlap_ms
+                seen = {k: v for k, v in seen.items() if v >= floor}
+                if len(seen) > SEEN_LIMIT:
+                    newest = sorted(seen.items(), key=lambda kv: kv[1])[-SEEN_LIMIT:]
+                    seen = dict(newest)
+            current = {
+                "raisedAt": iso_ms(_to_time(last_ms / 1000)) if last_ms is not None else None,
+                "seen": dict(seen),
+            }
+            if fresh or current != previous:
+                yield Page(
+                    stream="Alerts",
+                    tenant=tenant,
+                    items=fresh,
+                    checkpoint=current,
+                    bytes=len(reply.body),
+                )
+                previous = current
+            next_key = pages.get("nextKey")
+            if not next_key or not items or next_key == params.get("pageFromKey"):
+                return
+            params["pageFromKey"] = next_key
+
+    def _gap(self, stream: str, tenant: Tenant, lost_from: float, lost_until: float) -> DataGap:
+        log.warning(
+            "Sophos %s of tenant %s: checkpoint older than the API's window, %s to %s lost",
+            stream,
+            tenant.id,
+            _iso_seconds(lost_from),
+            _iso_seconds(lost_until),
+        )
+        return DataGap(stream, tenant.id, _to_time(lost_from), _to_time(lost_until))
+
+    # --- connection test --------------------------------------------------------------------
+
+    def recent(self, stream: str, tenant: Tenant, count: int = 5) -> list[dict[str, Any]]:
+        """A few recent items of one stream, for the connection test; stores nothing."""
+        headers = {"X-Tenant-ID": tenant.id}
+        if stream == "Events":
+            url = self._checked_host(tenant.api_host, api="Events", tenant=tenant)
+            url += "/siem/v1/events"
+            params = {"limit": EVENTS_LIMIT_MIN, "from_date": int(server_now(url) - 3600)}
+        else:
+            url = self._checked_host(tenant.api_host, api="Alerts", tenant=tenant)
+            url += "/common/v1/alerts"
+            params = {
+                "from": _iso_seconds(server_now(url) - ALERTS_LOOKBACK),
+                "sort": "raisedAt:desc",
+                "pageSize": count,
+            }
+        reply = self._call(stream, url, params=params, headers=headers, tenant=tenant)
+        items = reply.data.get("items")
+        if not isinstance(items, list):
+            raise classify.wrong_shape(reply, "no items list", api=stream, tenant=tenant)
+        return items[-count:] if stream == "Events" else items[:count]

@@ -1,0 +1,52 @@
+"""A local Sophos Central: token, whoami, tenants, SIEM events and alerts, Common Alerts.
+
+Part of the product: ``python manage.py sophos_simulator`` runs it for demos and manual tests, and
+tests and benchmarks start it in-process. It follows ``sophos-central-api.md``, strict where the
+real API is strict, from deterministic seeded data. Python API::
+
+    from collector.kinds.sophos_central.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(id_type="partner", tenants=3, events=1000, alerts=100)) as sim:
+        sim.url, sim.token_url, sim.api_url   # base URL (port 0 picks a free port)
+        sim.extra_hosts                       # ["127.0.0.1:PORT"] for SOPHOS_EXTRA_HOSTS
+        sim.env()                             # SUMOSOURCES_SOPHOS_* variables for another process
+        sim.credential()                      # .client_id, .client_secret, .id_type, .id
+        sim.tenants                           # [SimTenant(id, name, region, index)]
+        sim.region_host("eu01")               # a data host: <url>/region/eu01
+        sim.stats()                           # counters, as GET /_simulator/stats
+        sim.set_fault("status", api="Events", status=503, times=2)   # -> fault id
+        sim.set_fault("status", api="Events", tenant="Acme Ltd", status=403)
+        sim.clear_faults()                    # or api=/tenant=/id=
+        sim.advance(3600)                     # move the simulator clock forward
+        sim.add_items("Alerts", 5, tenant=None, late_seconds=30)
+        sim.item_ids(tenant_id, "Events")     # every item id that exists now
+        sim.expire_tokens()
+
+``Simulator(config, **overrides)`` also takes the settings as keywords
+(``Simulator(id_type="partner", tenants=3)``); ``start()``/``stop()`` work without ``with``.
+Fault kinds and options are in :mod:`.faults`, the config file format in :mod:`.config`, the
+control interface over HTTP (``/_simulator/stats``, ``/_simulator/faults`` ...) in
+:mod:`.server` and ``docs/simulator.md``.
+
+Counters for "items served == items stored" checks: ``stats()["tenants"][id]["streams"]`` has,
+per stream (``Events``, ``Alerts`` from the Common Alerts API, ``SiemAlerts``), ``available``
+(items that exist), ``served`` (distinct items sent in full at least once) and ``served_total``.
+"""
+
+from collector.kinds.sophos_central.simulator.config import (
+    CredentialConfig,
+    SimulatorConfig,
+    TenantConfig,
+)
+from collector.kinds.sophos_central.simulator.core import SimCredential, SimTenant, Simulator
+from collector.kinds.sophos_central.simulator.faults import KINDS as FAULT_KINDS
+
+__all__ = [
+    "FAULT_KINDS",
+    "CredentialConfig",
+    "SimCredential",
+    "SimTenant",
+    "Simulator",
+    "SimulatorConfig",
+    "TenantConfig",
+]
