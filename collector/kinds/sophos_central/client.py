@@ -7,6 +7,8 @@ Checkpoint formats (JSON, stored by the engine with the page they follow, handed
   last item's ``created_at`` while more is pending, else the server time of the answer). The
   position is what the 24-hour window is judged by: older than the window, the run starts at the
   oldest point the API serves and the first page carries a :class:`DataGap` naming the lost period.
+  A poll that finds nothing new yields nothing, except once an hour (a page without items) so an
+  idle stream's position stays fresh.
 * Alerts: ``{"raisedAt": "2024-05-01T10:00:00.000Z", "seen": {"<alert id>": <raisedAt epoch ms>}}``.
   The next run asks from ``raisedAt`` minus ``alerts_overlap`` seconds (alerts can become visible a
   little after they were raised) and drops the ids in ``seen``, which holds every alert yielded in
@@ -343,11 +345,14 @@ class SophosSession(KindSession):
                 moment = parse_time(last.get("created_at")) or parse_time(last.get("when"))
                 reached = moment.timestamp() if moment else (position or answered)
             new_position = max(position or reached, reached)
+            # An empty answer leaves the stream where it was, so its (ever-changing) cursor need
+            # not be stored: the one we hold resumes at the same place. A first cursor, a gap or
+            # an idle hour is stored, so the position never looks older than it is.
             if (
                 items
                 or gap
-                or next_cursor != cursor
                 or position is None
+                or (not cursor and next_cursor)
                 or new_position - position >= POSITION_REFRESH
             ):
                 yield Page(
@@ -385,7 +390,7 @@ class SophosSession(KindSession):
             "pageSize": size,
         }
         headers = {"X-Tenant-ID": tenant.id}
-        previous = {"raisedAt": checkpoint.get("raisedAt"), "seen": raw_seen}
+        previous = {"raisedAt": iso_ms(last) if last else None, "seen": dict(seen)}
         while True:
             reply = self._call("Alerts", url, params=params, headers=headers, tenant=tenant)
             items = reply.data.get("items")

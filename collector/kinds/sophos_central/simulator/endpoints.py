@@ -54,7 +54,7 @@ class Answer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = JSON
-    # Run after the body was written in full: counts the items as served.
+    # Run just before the whole body is written: counts the items as served.
     on_sent: Callable[[], None] | None = None
 
 

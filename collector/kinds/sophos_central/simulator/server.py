@@ -144,10 +144,12 @@ class Handler(BaseHTTPRequestHandler):
         self._finish(path, answer, drop=fault is not None and fault.kind == "drop")
 
     def _finish(self, path: str, answer: Answer, drop: bool = False) -> None:
-        sent = self._write(answer, drop=drop)
-        self.server.sim.count_request(path, answer.status)
-        if sent and answer.on_sent is not None:
+        # Counted before writing: a client that has read the answer must find it counted. So
+        # "served" means handed to the socket whole; a dropped answer is not served.
+        if answer.on_sent is not None and not drop:
             answer.on_sent()
+        self.server.sim.count_request(path, answer.status)
+        self._write(answer, drop=drop)
 
     def _write(self, answer: Answer, drop: bool = False) -> bool:
         """Send an answer; with ``drop``, only half its body before closing. True if sent whole."""
