@@ -26,6 +26,7 @@ from collector.kinds.base import DataGap, Identity, KindSession, Page, Tenant
 from collector.kinds.sophos_central import classify
 from collector.kinds.sophos_central.mapping import UTC, iso_ms, parse_time
 from collector.kinds.sophos_central.transport import (
+    ALERTS_MAX_SIZE,
     Reply,
     Transport,
     cached_token,
@@ -55,9 +56,6 @@ ALERTS_OVERLAP = 300.0
 SEEN_LIMIT = 5000  # most alert ids an alerts checkpoint keeps
 TENANTS_PAGE_SIZE = 100
 TENANTS_MAX_PAGES = 1000
-
-# pages.maxSize of the Common Alerts API per host, learnt from answers (process-wide).
-_ALERTS_MAX_SIZE: dict[str, int] = {}
 
 
 def _to_time(seconds: float) -> dt.datetime:
@@ -383,7 +381,7 @@ class SophosSession(KindSession):
         start = (
             last.timestamp() - self.alerts_overlap if last else server_now(url) - ALERTS_LOOKBACK
         )
-        size = min(self.alerts_page_size, _ALERTS_MAX_SIZE.get(host, ALERTS_FIRST_PAGE_SIZE))
+        size = min(self.alerts_page_size, ALERTS_MAX_SIZE.get(host, ALERTS_FIRST_PAGE_SIZE))
         params: dict[str, Any] = {
             "from": _iso_seconds(start),
             "sort": "raisedAt:asc",
@@ -400,7 +398,7 @@ class SophosSession(KindSession):
             pages = pages if isinstance(pages, dict) else {}
             max_size = pages.get("maxSize")
             if type(max_size) is int and max_size > 0:
-                _ALERTS_MAX_SIZE[host] = max_size
+                ALERTS_MAX_SIZE[host] = max_size
                 params["pageSize"] = min(self.alerts_page_size, max_size)
             fresh = []
             for item in items:

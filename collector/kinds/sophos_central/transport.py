@@ -196,13 +196,18 @@ def known_id_type(key: tuple[str, str, str]) -> str | None:
         return _ID_TYPES.get(key)
 
 
+# pages.maxSize of the Common Alerts API per origin, learnt from answers.
+ALERTS_MAX_SIZE: dict[str, int] = {}
+
+
 def clear_token_cache() -> None:
-    """Forget every cached token, credential type and clock offset (tests, key rotation)."""
+    """Forget every cached token, credential type, clock offset and page size (tests)."""
     with _TOKENS_LOCK:
         _TOKENS.clear()
         _ID_TYPES.clear()
     _SKEW.clear()
     _LAST_SKEW[0] = 0.0
+    ALERTS_MAX_SIZE.clear()
 
 
 # --- requests -----------------------------------------------------------------------------------
