@@ -1,0 +1,126 @@
+"""Helpers shared by the page modules: pagination, id lists, source kinds by slug, time ranges."""
+
+import datetime as dt
+from collections import defaultdict
+
+from django.contrib.staticfiles import finders
+from django.core.paginator import Paginator
+from django.db.models import Sum
+from django.forms.renderers import DjangoTemplates
+from django.http import Http404
+from django.template import TemplateDoesNotExist, loader
+from django.utils import timezone
+from django.utils.text import slugify
+
+from collector.kinds import all_kinds
+from collector.models import IngestBucket
+
+
+class ProjectFormRenderer(DjangoTemplates):
+    """Renders widgets from the project's templates first, then Django's built-in ones.
+
+    Django's default form renderer only searches app directories and its own widget templates, so
+    it cannot find templates/collector/widgets/fields.html (the Fields key/value widget).
+    """
+
+    def get_template(self, template_name):
+        try:
+            return loader.get_template(template_name)
+        except TemplateDoesNotExist:
+            return super().get_template(template_name)
+
+
+FORM_RENDERER = ProjectFormRenderer()
+PAGE_SIZE = 50
+BUCKET = dt.timedelta(minutes=5)
+FALLBACK_TILE_ICONS = {"Sophos Central": "collector/img/sophos-central-tile.svg"}
+
+
+def paginate(request, queryset, per_page: int = PAGE_SIZE):
+    """The requested page of ``queryset`` (out-of-range page numbers give the last page)."""
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def parse_ids(text: str, limit: int = 1000) -> list[int]:
+    """Integer ids from ``"1,2,3"``; anything that is not a positive integer is ignored."""
+    ids = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if part.isdigit():
+            ids.append(int(part))
+        if len(ids) >= limit:
+            break
+    return ids
+
+
+# --- source kinds -----------------------------------------------------------------------------
+def kind_slug(kind) -> str:
+    return slugify(kind.name)
+
+
+def kind_by_slug(slug: str):
+    for kind in all_kinds():
+        if kind_slug(kind) == slug:
+            return kind
+    raise Http404("No such source kind.")
+
+
+def kind_icon(kind) -> str:
+    """Static path of a kind's tile icon; ours when the kind's own file is not there."""
+    if kind.icon and finders.find(kind.icon):
+        return kind.icon
+    return FALLBACK_TILE_ICONS.get(kind.name, "collector/img/source-tile.svg")
+
+
+def kind_tiles() -> list[dict]:
+    return [
+        {"kind": kind, "slug": kind_slug(kind), "icon": kind_icon(kind)} for kind in all_kinds()
+    ]
+
+
+# --- ingest buckets ---------------------------------------------------------------------------
+def bucket_floor(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+
+
+def last_hour_series(source_ids) -> dict[int, list[int]]:
+    """Items per 5-minute bucket over the last hour (12 values, oldest first) per source.
+
+    One query over IngestBucket, whatever the number of sources; sources without data get zeros.
+    """
+    newest = bucket_floor(timezone.now())
+    oldest = newest - 11 * BUCKET
+    series: dict[int, list[int]] = defaultdict(lambda: [0] * 12)
+    ids = list(source_ids)
+    if not ids:
+        return series
+    rows = (
+        IngestBucket.objects.filter(source_id__in=ids, start__gte=oldest)
+        .values("source_id", "start")
+        .annotate(items=Sum("items"))
+    )
+    for row in rows:
+        slot = int((row["start"] - oldest) / BUCKET)
+        if 0 <= slot < 12:
+            series[row["source_id"]][slot] += row["items"]
+    return series
+
+
+def hourly_series(source_id: int, hours: int = 24) -> list[dict]:
+    """Items per hour and stream over the last ``hours`` hours (oldest first), for the chart."""
+    now = timezone.now()
+    newest = now.replace(minute=0, second=0, microsecond=0)
+    oldest = newest - dt.timedelta(hours=hours - 1)
+    result = [
+        {"start": oldest + dt.timedelta(hours=i), "counts": {"Alerts": 0, "Events": 0}}
+        for i in range(hours)
+    ]
+    rows = IngestBucket.objects.filter(source_id=source_id, start__gte=oldest).values_list(
+        "stream", "start", "items"
+    )
+    for stream, start, items in rows:
+        slot = int((start - oldest) / dt.timedelta(hours=1))
+        if 0 <= slot < hours:
+            counts = result[slot]["counts"]
+            counts[stream] = counts.get(stream, 0) + items
+    return result

@@ -1,0 +1,243 @@
+"""The Health Events table and the health status page."""
+
+import datetime as dt
+
+from django import forms
+from django.contrib.auth.decorators import permission_required
+from django.db.models import Count, F, Min, TextField
+from django.db.models.functions import Cast
+from django.shortcuts import render
+from django.utils import timezone
+
+from collector.choices import (
+    DATA_GAP_EVENT,
+    STATE_LOOK,
+    TENANT_ACCESS_EVENT,
+    ErrorType,
+    Severity,
+    SourceState,
+)
+from collector.models import HealthEvent, Source
+from collector.status import open_events_by_source
+from collector.views.base import paginate
+
+WITHIN = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
+WITHIN_CHOICES = [
+    ("", "Any time"),
+    ("1h", "Last hour"),
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+]
+EVENT_SORTS = {
+    "severity": "severity",
+    "resource": "resource_name",
+    "event": "event_name",
+    "type": "resource_type",
+    "opened": "first_seen",
+    "seen": "last_seen",
+    "count": "count",
+    "resolved": "resolved_at",
+}
+
+
+class EventFilterForm(forms.Form):
+    """The column filters of the Health Events table (a GET form; every field optional)."""
+
+    status = forms.ChoiceField(
+        choices=[("open", "Open"), ("resolved", "Resolved"), ("all", "All")], required=False
+    )
+    severity = forms.ChoiceField(choices=[("", "Any")] + Severity.choices, required=False)
+    resource = forms.CharField(required=False, max_length=128)
+    resource_id = forms.CharField(required=False, max_length=64)
+    event = forms.ChoiceField(
+        choices=[("", "Any")]
+        + [(e.event_name, e.event_name) for e in ErrorType]
+        + [(DATA_GAP_EVENT, DATA_GAP_EVENT), (TENANT_ACCESS_EVENT, TENANT_ACCESS_EVENT)],
+        required=False,
+    )
+    type = forms.ChoiceField(
+        choices=[("", "Any"), ("Source", "Source"), ("Collector", "Collector")], required=False
+    )
+    opened = forms.ChoiceField(choices=WITHIN_CHOICES, required=False)
+    seen = forms.ChoiceField(choices=WITHIN_CHOICES, required=False)
+    count = forms.IntegerField(required=False, min_value=1, label="Count at least")
+    details = forms.CharField(required=False, max_length=200)
+    sort = forms.CharField(required=False, max_length=20)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            css = "form-select" if isinstance(field, forms.ChoiceField) else "form-control"
+            # The inputs sit in the table's header row; form= ties them to the one GET form.
+            field.widget.attrs.update(
+                {
+                    "class": f"{css} {css}-sm",
+                    "form": "event-filters",
+                    "id": f"filter-{name}",
+                    "aria-label": f"Filter by {field.label or name}",
+                }
+            )
+        self.fields["resource"].widget.attrs["placeholder"] = "Name contains"
+        self.fields["details"].widget.attrs["placeholder"] = "Text contains"
+        self.fields["count"].widget.attrs["placeholder"] = "≥"
+
+
+def filter_events(data: dict):
+    """Health events per the filter form's cleaned data, sorted; invalid values are ignored."""
+    now = timezone.now()
+    events = HealthEvent.objects.all()
+    status = data.get("status") or "open"
+    if status == "open":
+        events = events.filter(resolved_at__isnull=True)
+    elif status == "resolved":
+        events = events.filter(resolved_at__isnull=False)
+    if data.get("severity"):
+        events = events.filter(severity=data["severity"])
+    if data.get("resource"):
+        events = events.filter(resource_name__icontains=data["resource"])
+    if data.get("resource_id"):
+        events = events.filter(resource_id=data["resource_id"])
+    if data.get("event"):
+        events = events.filter(event_name=data["event"])
+    if data.get("type"):
+        events = events.filter(resource_type=data["type"])
+    if data.get("opened"):
+        events = events.filter(first_seen__gte=now - WITHIN[data["opened"]])
+    if data.get("seen"):
+        events = events.filter(last_seen__gte=now - WITHIN[data["seen"]])
+    if data.get("count"):
+        events = events.filter(count__gte=data["count"])
+    if data.get("details"):
+        events = events.annotate(details_text=Cast("details", TextField())).filter(
+            details_text__icontains=data["details"]
+        )
+    sort = data.get("sort") or "-seen"
+    key = EVENT_SORTS.get(sort.lstrip("-"), "last_seen")
+    order = F(key).desc(nulls_last=True) if sort.startswith("-") else F(key).asc(nulls_last=True)
+    return events.order_by(order, "-id"), status, sort
+
+
+@permission_required("collector.view_healthevent", raise_exception=True)
+def health_events(request):
+    """Open (or resolved) health events with a filter per column, sortable, 50 a page."""
+    form = EventFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    events, status, sort = filter_events(data)
+    page = paginate(request, events)
+    counts = dict(
+        HealthEvent.objects.filter(resolved_at__isnull=True)
+        .values_list("severity")
+        .annotate(n=Count("id"))
+    )
+    columns = [
+        ("severity", "Severity"),
+        ("resource", "Resource name"),
+        ("event", "Event name"),
+        ("type", "Resource type"),
+        ("opened", "Opened"),
+        ("seen", "Last seen"),
+        ("count", "Count"),
+    ]
+    if status != "open":
+        columns.append(("resolved", "Resolved"))
+    return render(
+        request,
+        "collector/health_events.html",
+        {
+            "form": form,
+            "page": page,
+            "status": status,
+            "sort": sort,
+            "columns": columns,
+            "open_counts": counts,
+            "open_total": sum(counts.values()),
+            "resource_id": data.get("resource_id", ""),
+        },
+    )
+
+
+# --- health status ----------------------------------------------------------------------------
+STATUS_SORTS = {
+    "name": ("name",),
+    "collector": ("collector__name", "name"),
+    "state": ("state", "name"),
+    "success": ("last_success_at", "name"),
+    "lag": ("oldest_data", "name"),
+}
+
+
+def _cluster_summary() -> dict:
+    """Workers seen by django-q2 (its status lives in the shared cache).
+
+    The page must render even when the cache or broker is unreachable, so any failure to read the
+    status is shown as "unknown" rather than raised.
+    """
+    try:
+        from django_q.status import Stat
+
+        clusters = Stat.get_all()
+    except Exception:
+        return {"known": False, "clusters": 0, "workers": 0}
+    return {
+        "known": True,
+        "clusters": len(clusters),
+        "workers": sum(len(c.workers or []) for c in clusters),
+    }
+
+
+@permission_required("collector.view_source", raise_exception=True)
+def health_status(request):
+    """Counts of sources by state, open events by severity, and each source's last successful
+    collection and lag (how old the oldest checkpoint's newest data is)."""
+    by_state = dict(Source.objects.values_list("state").annotate(n=Count("id")))
+    states = [(state, STATE_LOOK[state], by_state.get(state, 0)) for state in SourceState.values]
+    severities = dict(
+        HealthEvent.objects.filter(resolved_at__isnull=True)
+        .values_list("severity")
+        .annotate(n=Count("id"))
+    )
+    sort = request.GET.get("sort") or "lag"
+    ordering = STATUS_SORTS.get(sort.lstrip("-"), STATUS_SORTS["lag"])
+    descending = sort.startswith("-")
+    sources = (
+        Source.objects.select_related("collector")
+        .defer("secret_encrypted", "config", "collector__fields")
+        .annotate(oldest_data=Min("checkpoints__data_until"))
+        .order_by(
+            *[
+                (F(key).desc(nulls_last=True) if descending else F(key).asc(nulls_first=True))
+                for key in ordering
+            ]
+        )
+    )
+    page = paginate(request, sources)
+    page.object_list = list(page.object_list)
+    events = open_events_by_source([s.pk for s in page.object_list])
+    for source in page.object_list:
+        source.open_events = events.get(source.pk, [])
+    return render(
+        request,
+        "collector/health_status.html",
+        {
+            "states": states,
+            "total": sum(by_state.values()),
+            "severities": [(s, severities.get(s, 0)) for s in Severity.values],
+            "page": page,
+            "sort": sort,
+            "sort_columns": [
+                ("name", "Source"),
+                ("collector", "Collector"),
+                ("state", "State"),
+                ("success", "Last successful collection"),
+                ("lag", "Behind"),
+            ],
+            "cluster": _cluster_summary(),
+            "now": timezone.now(),
+        },
+    )

@@ -1,0 +1,406 @@
+"""Source pages: the kind picker, Add and Edit forms, Test connection, the source page with its
+timeline, checkpoints, runs and chart, the JSON view, and the lifecycle actions.
+
+The stored client secret never reaches the browser: forms render the secret field empty, the JSON
+view shows ``********``, and Test connection on an edit uses the stored secret on the server.
+"""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.db.models.functions import Lower
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from collector import services
+from collector.choices import SourceState
+from collector.crypto import MASK, DecryptionError
+from collector.forms import SourceForm, source_form_class
+from collector.kinds import get_kind
+from collector.models import Collector, Field, HealthEvent, Source
+from collector.services import ServiceError
+from collector.status import describe
+from collector.validators import SETTABLE_BUILTIN_FIELDS, validate_field_name
+from collector.views.base import (
+    FORM_RENDERER,
+    hourly_series,
+    kind_by_slug,
+    kind_icon,
+    kind_slug,
+    kind_tiles,
+    last_hour_series,
+)
+
+TEST_DEADLINE_SECONDS = 10
+KEEP_SECRET = "Leave blank to keep the current secret"
+LIFECYCLE_STEPS = (
+    SourceState.PENDING,
+    SourceState.STARTED,
+    SourceState.INITIALIZED,
+    SourceState.AUTHENTICATED,
+    SourceState.COLLECTING,
+)
+# Fields every kind's form shares; the rest (credentials, APIs) are what Test connection needs.
+COMMON_FIELDS = set(SourceForm.base_fields) | {"polling_interval"}
+
+
+def source_document(source: Source) -> dict:
+    """The source in the Collector Management API's JSON shape, the secret masked."""
+    fields = dict(source.fields or {})
+    fields["_siemForward"] = source.forward_to_siem
+    config = {
+        "name": source.name,
+        "description": source.description,
+        "category": source.category,
+        "fields": fields,
+        **source.config,
+        "clientSecret": MASK,
+        "pollingInterval": source.polling_interval,
+    }
+    return {
+        "source": {
+            "id": source.pk,
+            "schemaRef": {"type": source.kind},
+            "sourceType": "Universal",
+            "state": {"state": source.state},
+            "config": config,
+        }
+    }
+
+
+def _form_context(form, collector, kind, source=None) -> dict:
+    return {
+        "form": form,
+        "collector": collector,
+        "kind": kind,
+        "kind_icon": kind_icon(kind),
+        "kind_slug": kind_slug(kind),
+        "source": source,
+        "siem_fields": [
+            ("_siemVendor", "Sophos"),
+            ("_siemProduct", "Sophos Central"),
+            ("_siemFormat", "JSON"),
+            ("_siemEventID", "the alert category or the event group"),
+        ],
+    }
+
+
+@permission_required("collector.add_source", raise_exception=True)
+def source_kinds(request, pk):
+    collector = get_object_or_404(Collector, pk=pk)
+    return render(
+        request, "collector/source_kinds.html", {"collector": collector, "tiles": kind_tiles()}
+    )
+
+
+def _form_class(kind_name: str):
+    try:
+        return source_form_class(kind_name)
+    except LookupError:
+        raise Http404("No form for this source kind.")
+
+
+@permission_required("collector.add_source", raise_exception=True)
+def source_add(request, pk, kind):
+    collector = get_object_or_404(Collector, pk=pk)
+    source_kind = kind_by_slug(kind)
+    form = _form_class(source_kind.name)(
+        request.POST or None, collector=collector, renderer=FORM_RENDERER
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            source = services.create_source(collector=collector, form=form, user=request.user)
+        except ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(request, f"Source {source.name} saved. Watch it start up below.")
+            return redirect("collector:source_detail", pk=source.pk)
+    return render(
+        request, "collector/source_form.html", _form_context(form, collector, source_kind)
+    )
+
+
+def _editable_source(pk) -> Source:
+    source = get_object_or_404(Source.objects.select_related("collector"), pk=pk)
+    if source.state == SourceState.STOPPING:
+        raise Http404("This source is being deleted.")
+    return source
+
+
+@permission_required("collector.change_source", raise_exception=True)
+def source_edit(request, pk):
+    source = _editable_source(pk)
+    source_kind = get_kind(source.kind)
+    form = _form_class(source.kind)(
+        request.POST or None, instance=source, collector=source.collector, renderer=FORM_RENDERER
+    )
+    if "client_secret" in form.fields:
+        form.fields["client_secret"].widget.attrs["placeholder"] = KEEP_SECRET
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_source(source=source, form=form)
+        except ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(request, f"Source {source.name} saved; it starts again.")
+            return redirect("collector:source_detail", pk=source.pk)
+    return render(
+        request,
+        "collector/source_form.html",
+        _form_context(form, source.collector, source_kind, source),
+    )
+
+
+# --- test connection --------------------------------------------------------------------------
+def _sample_line(item: dict) -> dict:
+    """A one-line summary of a vendor item: its time, type and text, whichever keys it has."""
+
+    def first(*keys):
+        for key in keys:
+            if item.get(key):
+                return str(item[key])
+        return ""
+
+    return {
+        "time": first("raisedAt", "when", "created_at", "time"),
+        "type": first("category", "group", "type"),
+        "text": first("description", "name", "type", "id"),
+        "json": item,
+    }
+
+
+def _connection_test(request, form, stored: Source | None, kind_name: str) -> HttpResponse:
+    form.is_valid()
+    problems = {
+        form[name].label: errors
+        for name, errors in form.errors.items()
+        if name not in COMMON_FIELDS and name != "__all__"
+    }
+    context = {"problems": problems}
+    if not problems:
+        secret = form.new_secret()
+        try:
+            if not secret and stored is not None:
+                secret = stored.get_secret().reveal()
+        except DecryptionError as exc:
+            context["failure"] = f"{exc} Enter the secret again."
+        else:
+            kind = get_kind(kind_name)
+            try:
+                report = kind.test_connection(
+                    config=form.kind_config(), secret=secret, deadline=TEST_DEADLINE_SECONDS
+                )
+            except Exception as exc:  # a kind must never raise here; if one does, say so
+                context["failure"] = f"The connection test could not run ({type(exc).__name__})."
+            else:
+                identity = report.identity
+                regions = []
+                if identity is not None:
+                    regions = sorted(
+                        {t.region for t in identity.tenants if t.region}
+                        | ({identity.region} if identity.region else set())
+                    )
+                context.update(
+                    report=report,
+                    identity=identity,
+                    regions=regions,
+                    samples=[_sample_line(s) for s in report.samples[:5]],
+                    error=report.error,
+                )
+    response = render(request, "collector/_connection_report.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@permission_required("collector.add_source", raise_exception=True)
+def source_test_new(request, pk, kind):
+    """Test the credentials typed into the Add Source form (nothing is saved)."""
+    collector = get_object_or_404(Collector, pk=pk)
+    source_kind = kind_by_slug(kind)
+    form = _form_class(source_kind.name)(request.POST, collector=collector)
+    return _connection_test(request, form, None, source_kind.name)
+
+
+@require_POST
+@permission_required("collector.change_source", raise_exception=True)
+def source_test_existing(request, pk):
+    """Test an Edit form's credentials; a blank secret means the stored one (used server-side)."""
+    source = _editable_source(pk)
+    form = _form_class(source.kind)(request.POST, instance=source, collector=source.collector)
+    return _connection_test(request, form, source, source.kind)
+
+
+@require_GET
+def fields_check(request):
+    """``GET ?name=a&name=b`` -> ``{"fields": {"a": {"status", "message"}}}`` for the live check
+    icons of the fields widget. Statuses: ``enabled``, ``builtin`` (green); ``missing``,
+    ``disabled`` (orange, added or enabled on save when asked); ``invalid``. Field names are not
+    sensitive, so any logged-in user may ask."""
+    names = [n.strip() for n in request.GET.getlist("name") if n.strip()][:20]
+    known = {
+        row["lname"]: row["enabled"]
+        for row in Field.objects.annotate(lname=Lower("name"))
+        .filter(lname__in=[n.lower() for n in names])
+        .values("lname", "enabled")
+    }
+    answer = {}
+    for name in names:
+        if name in SETTABLE_BUILTIN_FIELDS:
+            answer[name] = {"status": "builtin", "message": "A built-in field."}
+            continue
+        try:
+            validate_field_name(name)
+        except Exception as exc:
+            answer[name] = {"status": "invalid", "message": " ".join(exc.messages)}
+            continue
+        enabled = known.get(name.lower())
+        if enabled is None:
+            answer[name] = {
+                "status": "missing",
+                "message": "This field does not exist in the Fields schema; it will be dropped "
+                "unless it is added.",
+            }
+        elif not enabled:
+            answer[name] = {
+                "status": "disabled",
+                "message": "This field is disabled in the Fields schema; it will be dropped "
+                "unless it is enabled.",
+            }
+        else:
+            answer[name] = {"status": "enabled", "message": "Exists and is enabled."}
+    return JsonResponse({"fields": answer})
+
+
+# --- the source page --------------------------------------------------------------------------
+def lifecycle_steps(state: str, transitions) -> list[tuple[str, bool]]:
+    """The start-up steps with whether each was reached in the current start (newest first).
+
+    In a start-up state every step up to it is reached; in Error, Paused or Stopping, the steps
+    the timeline shows since the latest Pending are.
+    """
+    if state in LIFECYCLE_STEPS:
+        index = LIFECYCLE_STEPS.index(state)
+        return [(step, i <= index) for i, step in enumerate(LIFECYCLE_STEPS)]
+    reached = set()
+    for transition in transitions:
+        reached.add(transition.to_state)
+        if transition.to_state == SourceState.PENDING:
+            break
+    return [(step, step in reached) for step in LIFECYCLE_STEPS]
+
+
+@permission_required("collector.view_source", raise_exception=True)
+def source_detail(request, pk):
+    source = get_object_or_404(Source.objects.select_related("collector"), pk=pk)
+    events = HealthEvent.objects.filter(resource_type="Source", resource_id=str(pk))
+    open_events = list(events.filter(resolved_at__isnull=True).order_by("severity", "-last_seen"))
+    past_events = list(events.filter(resolved_at__isnull=False).order_by("-resolved_at")[:10])
+    tenants = {t.tenant_id: t for t in source.tenants.all()}
+    checkpoints = list(source.checkpoints.all())
+    for checkpoint in checkpoints:
+        checkpoint.tenant = tenants.get(checkpoint.tenant_id)
+    last_hour = last_hour_series([pk])[pk]
+    hours = hourly_series(pk)
+    behind = [c.data_until for c in checkpoints if c.data_until]
+    transitions = list(source.transitions.all()[:30])
+    health = describe(source, open_events)
+    context = {
+        "source": source,
+        "collector": source.collector,
+        "health": health,
+        "open_events": open_events,
+        "past_events": past_events,
+        "transitions": transitions,
+        "checkpoints": checkpoints,
+        "tenants": list(tenants.values()),
+        "runs": source.runs.all()[:20],
+        "spark": last_hour,
+        "last_hour": sum(last_hour),
+        "hours": hours,
+        "last_day": sum(sum(h["counts"].values()) for h in hours),
+        "total": sum(c.items_total for c in checkpoints),
+        "oldest_data": min(behind) if behind else None,
+        "steps": lifecycle_steps(source.state, transitions),
+        "extra_step": None
+        if source.state in LIFECYCLE_STEPS
+        else {"label": health.state_look.label, "colour": health.look.colour},
+        "document": json.dumps(source_document(source), indent=2, ensure_ascii=False),
+        "now": timezone.now(),
+    }
+    return render(request, "collector/source_detail.html", context)
+
+
+@never_cache
+@permission_required("collector.view_source", raise_exception=True)
+def source_timeline(request, pk):
+    """The state timeline fragment, refreshed by status.js when the state changes."""
+    source = get_object_or_404(Source.objects.only("id"), pk=pk)
+    return render(
+        request, "collector/_timeline.html", {"transitions": source.transitions.all()[:30]}
+    )
+
+
+@permission_required("collector.view_source", raise_exception=True)
+def source_json(request, pk):
+    """The JSON view (``?download=1`` for the file), the secret shown as ``********``."""
+    source = get_object_or_404(Source.objects.select_related("collector"), pk=pk)
+    document = source_document(source)
+    if request.GET.get("download"):
+        response = JsonResponse(document, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="source-{source.pk}.json"'
+        return response
+    return render(
+        request,
+        "collector/source_json.html",
+        {"source": source, "document": json.dumps(document, indent=2, ensure_ascii=False)},
+    )
+
+
+# --- lifecycle actions ------------------------------------------------------------------------
+ACTIONS = {
+    "restart": (services.restart_source, "Source {} restarts now."),
+    "pause": (services.pause_source, "Source {} is paused; its checkpoints are kept."),
+    "resume": (services.resume_source, "Source {} resumes collecting."),
+}
+
+
+def _back(request, default: str):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
+
+
+@permission_required("collector.change_source", raise_exception=True)
+@require_POST
+def source_action(request, pk, action):
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    source = _editable_source(pk)
+    service, message = ACTIONS[action]
+    service(source=source)
+    messages.success(request, message.format(source.name))
+    return _back(request, reverse("collector:source_detail", args=[source.pk]))
+
+
+@permission_required("collector.delete_source", raise_exception=True)
+def source_delete(request, pk):
+    source = _editable_source(pk)
+    if request.method == "POST":
+        services.delete_source(source=source)
+        messages.success(
+            request,
+            f"Source {source.name} is stopping and disappears once no worker holds it. "
+            "Data already collected stays searchable.",
+        )
+        return redirect("collector:collection")
+    return render(request, "collector/source_delete.html", {"source": source})
