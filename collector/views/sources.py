@@ -19,8 +19,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from collector import services
+from collector.api.sources import source_json as api_source_json
 from collector.choices import SourceState
-from collector.crypto import MASK, DecryptionError
+from collector.crypto import DecryptionError
 from collector.forms import SourceForm, source_form_class
 from collector.kinds import get_kind
 from collector.models import Collector, Field, HealthEvent, Source
@@ -51,27 +52,8 @@ COMMON_FIELDS = set(SourceForm.base_fields) | {"polling_interval"}
 
 
 def source_document(source: Source) -> dict:
-    """The source in the Collector Management API's JSON shape, the secret masked."""
-    fields = dict(source.fields or {})
-    fields["_siemForward"] = source.forward_to_siem
-    config = {
-        "name": source.name,
-        "description": source.description,
-        "category": source.category,
-        "fields": fields,
-        **source.config,
-        "clientSecret": MASK,
-        "pollingInterval": source.polling_interval,
-    }
-    return {
-        "source": {
-            "id": source.pk,
-            "schemaRef": {"type": source.kind},
-            "sourceType": "Universal",
-            "state": {"state": source.state},
-            "config": config,
-        }
-    }
+    """The source exactly as the Collector Management API shows it (the secret as ``********``)."""
+    return {"source": api_source_json(source)}
 
 
 def _form_context(form, collector, kind, source=None) -> dict:
