@@ -1,0 +1,332 @@
+"""Sources: ``/collectors/{cid}/sources`` in the Sumo Logic "Universal" source shape.
+
+A source travels as ``{"schemaRef": {"type": <kind>}, "sourceType": "Universal", "config": {...}}``
+with the config keys of the seed (name, description, category, fields, clientId, clientSecret,
+supported_apis, pollingInterval). The config is turned into the data dict of the kind's form
+(collector.forms.source_form_class), validated there and stored by collector.services, so the API
+and the UI accept exactly the same sources.
+
+The client secret never leaves the server: it is always answered as ``********``, and
+``********`` (or no ``clientSecret`` at all) in a PUT keeps the stored one.
+"""
+
+from dataclasses import dataclass
+
+from django.http import JsonResponse
+
+from collector import services
+from collector.api.collectors import get_collector
+from collector.api.common import (
+    LEGACY,
+    ApiError,
+    Method,
+    bad_request,
+    check_id,
+    empty_response,
+    entity_response,
+    etag_of,
+    expect_keys,
+    expect_object,
+    form_error_codes,
+    form_message,
+    map_value,
+    not_found,
+    require_if_match,
+    route,
+    text_value,
+)
+from collector.choices import SourceState
+from collector.crypto import MASK
+from collector.forms import SOURCE_FORMS, source_form_class
+from collector.kinds import get_kind
+from collector.models import Source
+
+API_VERSION = "v1"
+SOURCE_TYPE = "Universal"
+CREATE_INVALID = "createValidationError"
+UPDATE_INVALID = "updateValidationError"
+DUPLICATE = "DuplicateResourceName"
+EMPTY_TYPE = "EmptySourceType"
+INVALID_TYPE = "InvalidSourceType"
+
+TEXT, TEXT_LIST, INTEGER = "text", "text list", "integer"
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of a kind's JSON config: the form field it feeds and the JSON type it must have."""
+
+    form_field: str
+    json_type: str
+
+
+# The keys every kind shares, then each kind's own, in the seed's order.
+COMMON_KEYS = {
+    "name": ConfigKey("name", TEXT),
+    "description": ConfigKey("description", TEXT),
+    "category": ConfigKey("category", TEXT),
+}
+KIND_KEYS: dict[str, dict[str, ConfigKey]] = {
+    "Sophos Central": {
+        "clientId": ConfigKey("client_id", TEXT),
+        "clientSecret": ConfigKey("client_secret", TEXT),
+        "supported_apis": ConfigKey("supported_apis", TEXT_LIST),
+        "pollingInterval": ConfigKey("polling_interval", INTEGER),
+    }
+}
+SECRET_KEY = "clientSecret"
+# Keys a GET answers with that a round trip sends back; accepted and ignored (``id`` must match).
+READ_ONLY_SOURCE_KEYS = ("id", "state")
+
+
+# --- shapes -----------------------------------------------------------------------------------
+def source_config(source: Source) -> dict:
+    """The ``config`` object of a source, secret masked, ``_siemForward`` back among the fields."""
+    config = {
+        "name": source.name,
+        "description": source.description,
+        "category": source.category,
+        "fields": {**(source.fields or {}), "_siemForward": source.forward_to_siem},
+    }
+    if source.kind in KIND_KEYS:
+        config.update(
+            clientId=source.client_id,
+            clientSecret=MASK,
+            supported_apis=source.supported_apis,
+            pollingInterval=source.polling_interval,
+        )
+    else:
+        # A kind without an API mapping yet still shows its stored (non-secret) configuration.
+        config.update(source.config or {}, pollingInterval=source.polling_interval)
+    return config
+
+
+def source_json(source: Source, *, export: bool = False) -> dict:
+    """A source as the API answers it; ``export`` leaves out id and state (a download)."""
+    body = {} if export else {"id": source.pk}
+    body["schemaRef"] = {"type": source.kind}
+    if not export:
+        body["state"] = {"state": source.state}
+    body["sourceType"] = SOURCE_TYPE
+    body["config"] = source_config(source)
+    return body
+
+
+def source_etag(source: Source) -> str:
+    """Covers the configuration, including the (encrypted) secret so a new secret changes it, but
+    not the state, which the engine moves on its own."""
+    return etag_of(
+        {
+            "id": source.pk,
+            "kind": source.kind,
+            "config": source_config(source),
+            "secret": source.secret_encrypted,
+        }
+    )
+
+
+def source_response(request, source: Source):
+    return entity_response(request, "source", source_json(source), source_etag(source))
+
+
+def get_source(collector_id: int, source_id: int) -> Source:
+    """The source of the URL ids, or 404 naming the collector or source that does not exist."""
+    check_id(collector_id, "Collector")
+    check_id(source_id, "Source")
+    source = (
+        Source.objects.select_related("collector")
+        .filter(pk=source_id, collector_id=collector_id)
+        .first()
+    )
+    if source is None:
+        get_collector(collector_id)
+        raise not_found(f"Source {source_id} does not exist on collector {collector_id}.")
+    return source
+
+
+def _not_stopping(source: Source) -> None:
+    if source.state == SourceState.STOPPING:
+        raise ApiError(
+            409, "conflict", f"Source {source.pk} is being deleted; it can no longer be changed."
+        )
+
+
+# --- validation -------------------------------------------------------------------------------
+def _source_member(body: dict, code: str) -> dict:
+    if "sources" in body and "source" not in body:
+        raise bad_request(
+            'One source per request: send {"api.version": "v1", "source": {...}} for each source '
+            "of a download.",
+            code,
+        )
+    expect_keys(body, ("api.version", "source"), "body", code)
+    version = body.get("api.version", API_VERSION)
+    if version != API_VERSION:
+        raise bad_request(f'api.version must be "{API_VERSION}".', code)
+    return expect_object(body.get("source"), "source", code)
+
+
+def _kind_of(obj: dict, code: str) -> str:
+    """The kind named by ``schemaRef.type`` (EmptySourceType / InvalidSourceType otherwise)."""
+    expect_keys(obj, ("schemaRef", "sourceType", "config", *READ_ONLY_SOURCE_KEYS), "source", code)
+    known = ", ".join(sorted(SOURCE_FORMS))
+    ref = obj.get("schemaRef")
+    if ref is None:
+        raise bad_request(f'source.schemaRef is required, e.g. {{"type": "{known}"}}.', EMPTY_TYPE)
+    expect_keys(expect_object(ref, "source.schemaRef", code), ("type",), "source.schemaRef", code)
+    kind = ref.get("type")
+    if kind is None or kind == "":
+        raise bad_request(f"source.schemaRef.type is required; known types: {known}.", EMPTY_TYPE)
+    if not isinstance(kind, str):
+        raise bad_request("source.schemaRef.type must be a string.", INVALID_TYPE)
+    try:
+        get_kind(kind)
+        source_form_class(kind)
+    except LookupError:
+        raise bad_request(
+            f"source.schemaRef.type {kind!r} is not a known source type; known: {known}.",
+            INVALID_TYPE,
+        )
+    source_type = obj.get("sourceType")
+    if source_type is None or source_type == "":
+        raise bad_request(f'source.sourceType is required and must be "{SOURCE_TYPE}".', EMPTY_TYPE)
+    if source_type != SOURCE_TYPE:
+        raise bad_request(f'source.sourceType must be "{SOURCE_TYPE}".', INVALID_TYPE)
+    return kind
+
+
+def _typed(config: dict, key: str, spec: ConfigKey, code: str):
+    where = f"source.config.{key}"
+    if spec.json_type == TEXT:
+        return text_value(config, key, "source.config", code)
+    value = config.get(key)
+    if value is None:
+        return [] if spec.json_type == TEXT_LIST else None
+    if spec.json_type == TEXT_LIST:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise bad_request(f"{where} must be an array of strings.", code)
+        return value
+    if type(value) is not int:
+        raise bad_request(f"{where} must be an integer.", code)
+    return value
+
+
+def _form_data(obj: dict, kind: str, code: str) -> tuple[dict, dict]:
+    """The form's data dict from a ``source`` object, and the JSON config it came from."""
+    config = expect_object(obj.get("config"), "source.config", code)
+    keys = {**COMMON_KEYS, **KIND_KEYS.get(kind, {})}
+    expect_keys(config, (*keys, "fields"), "source.config", code)
+    data = {spec.form_field: _typed(config, key, spec, code) for key, spec in keys.items()}
+    # The form moves fields._siemForward onto forward_to_siem; without it the box is unticked.
+    data["fields"] = map_value(config, "fields", "source.config", code)
+    data["forward_to_siem"] = False
+    return data, config
+
+
+def _form_names(kind: str) -> dict[str, str]:
+    names = {spec.form_field: key for key, spec in KIND_KEYS.get(kind, {}).items()}
+    names["forward_to_siem"] = "fields._siemForward"
+    return names
+
+
+def _validate(form, kind: str, config: dict, code: str) -> None:
+    if form.is_valid():
+        return
+    message = form_message(form, _form_names(kind), "source.config")
+    if "client_secret" in form.errors and config.get(SECRET_KEY) == MASK:
+        message += (
+            f" A download shows {SECRET_KEY} as {MASK}; put the real secret in before importing."
+        )
+    if form_error_codes(form, "name") & {"duplicate", "unique"}:
+        raise bad_request(message, DUPLICATE)
+    raise bad_request(message, code)
+
+
+def _service_error(exc: services.ServiceError, code: str) -> ApiError:
+    return bad_request(exc.message, DUPLICATE if exc.code == "duplicate" else code)
+
+
+# --- handlers ---------------------------------------------------------------------------------
+def list_sources(request, collector_id: int):
+    collector = get_collector(collector_id)
+    download = request.GET.get("download", "false").lower()
+    if download not in ("true", "false"):
+        raise bad_request("The parameter download must be true or false.")
+    sources = collector.sources.order_by("pk")
+    if download == "false":
+        return JsonResponse({"sources": [source_json(s) for s in sources]})
+    # A download re-imports elsewhere, so a source that is being deleted is not part of it.
+    exported = [source_json(s, export=True) for s in sources.exclude(state=SourceState.STOPPING)]
+    return JsonResponse({"api.version": API_VERSION, "sources": exported})
+
+
+def create_source(request, body, collector_id: int):
+    collector = get_collector(collector_id)
+    obj = _source_member(body, CREATE_INVALID)
+    kind = _kind_of(obj, CREATE_INVALID)
+    data, config = _form_data(obj, kind, CREATE_INVALID)
+    form = source_form_class(kind)(data=data, collector=collector)
+    _validate(form, kind, config, CREATE_INVALID)
+    try:
+        source = services.create_source(collector=collector, form=form, user=request.user)
+    except services.ServiceError as exc:
+        raise _service_error(exc, CREATE_INVALID)
+    # The first run was queued when the insert committed; show the state that left behind.
+    source.refresh_from_db()
+    return source_response(request, source)
+
+
+def get_source_view(request, collector_id: int, source_id: int):
+    return source_response(request, get_source(collector_id, source_id))
+
+
+def update_source(request, body, collector_id: int, source_id: int):
+    source = get_source(collector_id, source_id)
+    require_if_match(request, source_etag(source), "source")
+    _not_stopping(source)
+    obj = _source_member(body, UPDATE_INVALID)
+    given_id = obj.get("id")
+    if type(given_id) is not int or given_id != source.pk:
+        raise bad_request(
+            f"source.id must be {source.pk}, the id in the URL; a PUT sends the full source.",
+            UPDATE_INVALID,
+        )
+    kind = _kind_of(obj, UPDATE_INVALID)
+    if kind != source.kind:
+        raise bad_request(
+            f"source.schemaRef cannot change: this source is {source.kind!r}.", UPDATE_INVALID
+        )
+    data, config = _form_data(obj, kind, UPDATE_INVALID)
+    form = source_form_class(kind)(data=data, instance=source, collector=source.collector)
+    _validate(form, kind, config, UPDATE_INVALID)
+    try:
+        source = services.update_source(source=source, form=form)
+    except services.ServiceError as exc:
+        raise _service_error(exc, UPDATE_INVALID)
+    return source_response(request, source)
+
+
+def delete_source(request, collector_id: int, source_id: int):
+    """Asynchronous: the source answers ``Stopping`` until the engine has removed it."""
+    services.delete_source(source=get_source(collector_id, source_id))
+    return empty_response()
+
+
+def restart_source(request, collector_id: int, source_id: int):
+    source = get_source(collector_id, source_id)
+    _not_stopping(source)
+    return source_response(request, services.restart_source(source=source))
+
+
+sources = route(
+    style=LEGACY,
+    GET=Method(list_sources, "collector.view_source"),
+    POST=Method(create_source, "collector.add_source", body=True),
+)
+source = route(
+    style=LEGACY,
+    GET=Method(get_source_view, "collector.view_source"),
+    PUT=Method(update_source, "collector.change_source", body=True),
+    DELETE=Method(delete_source, "collector.delete_source"),
+)
+restart = route(style=LEGACY, POST=Method(restart_source, "collector.change_source"))

@@ -1,0 +1,120 @@
+"""``GET /api/v1/status``: the health status of every source and of the task cluster, for scripts
+and the health status page.
+
+The answer costs a fixed number of queries whatever the number of sources: sources with their
+collectors, their open events, all checkpoints, the open-event totals, and django-q2's cluster
+status (kept in the database cache, so a cluster in another process is seen).
+"""
+
+import logging
+from collections import Counter, defaultdict
+
+from django.db.models import Count
+from django.http import JsonResponse
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.status import Stat
+
+from collector.api.common import LEGACY, Method, iso, route
+from collector.choices import Severity, SourceState
+from collector.models import Checkpoint, HealthEvent, Source
+from collector.status import describe, open_events_by_source
+
+log = logging.getLogger(__name__)
+
+
+def cluster_status() -> dict:
+    """Whether a django-q2 cluster is alive (a cluster refreshes its entry every few seconds, and
+    the entry expires when it stops doing so)."""
+    try:
+        stats = Stat.get_all()
+    except Exception as exc:
+        # A broker that cannot be reached is a finding of this page, not a failure of it.
+        log.warning("cluster status unavailable: %s", exc.__class__.__name__)
+        return {
+            "alive": False,
+            "clusters": [],
+            "error": f"The task broker could not be read ({exc.__class__.__name__}).",
+        }
+    clusters = [
+        {
+            "id": str(stat.cluster_id),
+            "host": stat.host,
+            "status": stat.status,
+            "workers": len(stat.workers),
+            "uptimeSeconds": round(stat.uptime()) if stat.tob else None,
+        }
+        for stat in stats
+    ]
+    alive = any(stat.status != Conf.STOPPED for stat in stats)
+    return {"alive": alive, "clusters": clusters}
+
+
+def _streams(checkpoints, now) -> tuple[list[dict], dict[str, int]]:
+    """Lag per stream and tenant, and messages stored per stream, of one source's checkpoints."""
+    lag, messages = [], defaultdict(int)
+    for point in checkpoints:
+        lag.append(
+            {
+                "stream": point.stream,
+                "tenantId": point.tenant_id,
+                "dataUntil": iso(point.data_until),
+                "lagSeconds": (
+                    round((now - point.data_until).total_seconds(), 3) if point.data_until else None
+                ),
+                "updatedAt": iso(point.updated_at),
+            }
+        )
+        messages[point.stream] += point.items_total
+    return lag, dict(messages)
+
+
+def source_status(source: Source, events, checkpoints, now) -> dict:
+    health = describe(source, events)
+    lag, messages = _streams(checkpoints, now)
+    return {
+        "id": source.pk,
+        "name": source.name,
+        "collector": {"id": source.collector_id, "name": source.collector.name},
+        "state": source.state,
+        "health": {"value": health.health, "tooltip": health.lines},
+        "lastSuccess": iso(source.last_success_at),
+        "lag": lag,
+        "messages": messages,
+    }
+
+
+def status(request):
+    now = timezone.now()
+    sources = list(Source.objects.select_related("collector").order_by("collector__name", "name"))
+    events = open_events_by_source([s.pk for s in sources])
+    checkpoints = defaultdict(list)
+    for point in Checkpoint.objects.order_by("source_id", "stream", "tenant_id"):
+        checkpoints[point.source_id].append(point)
+    by_state = Counter(s.state for s in sources)
+    by_severity = dict.fromkeys(Severity.values, 0)
+    for row in (
+        HealthEvent.objects.filter(resolved_at__isnull=True)
+        .values("severity")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        by_severity[row["severity"]] = row["n"]
+    return JsonResponse(
+        {
+            "time": iso(now),
+            "sources": [
+                source_status(s, events.get(s.pk, []), checkpoints.get(s.pk, []), now)
+                for s in sources
+            ],
+            "totals": {
+                "sources": len(sources),
+                "sourcesByState": {state: by_state.get(state, 0) for state in SourceState.values},
+                "openHealthEventsBySeverity": by_severity,
+            },
+            "cluster": cluster_status(),
+        }
+    )
+
+
+status_view = route(style=LEGACY, GET=Method(status, "collector.view_source"))
