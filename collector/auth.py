@@ -42,7 +42,8 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     access_id, sep, key = decoded.partition(":")
-    if not sep:
+    # PostgreSQL refuses NUL in text; such an id can match nothing anyway.
+    if not sep or "\x00" in decoded:
         return None
     return access_id, key
 
