@@ -3,7 +3,9 @@ bundled Sophos Central simulator: create a collector, walk the Add Source form, 
 reach Collecting without reloading the page, then break its credentials and read the error.
 """
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 WAIT_MS = 60_000  # a cluster start-up plus a full collection run, with room on a busy machine
 
 
+def snap(page, name: str, **options) -> None:
+    """A screenshot for the docs, only when ``$SUMOSOURCES_SCREENSHOTS`` names a folder."""
+    folder = os.environ.get("SUMOSOURCES_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), **options)
+
+
 def tooltip_of(locator) -> str:
     """The status icon's tooltip text, before or after Bootstrap took over its title."""
     return locator.get_attribute("data-bs-original-title") or locator.get_attribute("title") or ""
@@ -22,7 +31,7 @@ def tooltip_of(locator) -> str:
 
 def test_newcomer_creates_a_source_watches_it_collect_and_sees_a_broken_secret(
     live_server,
-    browser_page,
+    browser_page,  # noqa: F811 - the fixture imported above
     admin_user,
     simulator_factory,
     cluster_factory,  # noqa: F811
@@ -92,6 +101,7 @@ def test_newcomer_creates_a_source_watches_it_collect_and_sees_a_broken_secret(
     expect(result).to_contain_text("Authenticated as a tenant credential", timeout=20_000)
     expect(result.locator("[data-test-outcome]")).to_have_attribute("data-test-outcome", "ok")
     assert not Source.objects.exists()
+    snap(page, "add-source-filled", full_page=True)
 
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile(r"/sources/\d+/$"))
@@ -118,6 +128,7 @@ def test_newcomer_creates_a_source_watches_it_collect_and_sees_a_broken_secret(
     for state in ("Pending", "Started", "Initialized", "Authenticated", "Collecting"):
         expect(timeline).to_contain_text(state)
         expect(page.locator(f'[data-step="{state}"]')).to_have_class(re.compile("done"))
+    snap(page, "source-collecting", full_page=True)
 
     # 4. A wrong secret: the icon turns into a red octagon whose tooltip says what to do.
     page.goto(base + f"/sources/{source.pk}/edit/")
@@ -133,4 +144,6 @@ def test_newcomer_creates_a_source_watches_it_collect_and_sees_a_broken_secret(
     bubble = page.locator(".tooltip.show .tooltip-inner")
     expect(bubble).to_contain_text("client secret")
     expect(bubble).to_contain_text("Error")
+    expect(page.locator(".tooltip")).to_have_css("opacity", "0.9")
+    snap(page, "error-tooltip")
     assert page.problems == []

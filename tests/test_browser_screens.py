@@ -316,3 +316,21 @@ def test_main_pages_render_cleanly_and_are_captured(
     assert "rejected the client secret" in tooltip.inner_text()
     page.screenshot(path=str(out / "collection-tooltip.png"))
     assert "demo-secret-never-shown" not in page.content()
+
+    # Collapse and expand a collector's sources.
+    rows = page.locator(f"#collector-{eu.pk} .source-row")
+    page.locator(f'[data-toggle-sources="{eu.pk}"]').click()
+    expect(rows.first).to_be_hidden()
+    page.get_by_role("button", name="Expand all").click()
+    expect(rows.first).to_be_visible()
+
+    # A row action posts the page's one action form to its own URL, then comes back here.
+    row = page.locator(f'[data-source-row="{east.pk}"]')
+    row.get_by_role("button", name="More actions for Sophos East").click()
+    row.get_by_role("button", name="Pause").click()
+    expect(page.locator(".alert-success")).to_contain_text("Sophos East is paused")
+    expect(page.locator(f'[data-status-for="{east.pk}"] use')).to_have_attribute(
+        "href", "#icon-pause-circle"
+    )
+    assert page.url == base + "/"
+    assert page.problems == []

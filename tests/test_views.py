@@ -908,3 +908,14 @@ def test_status_json_query_count_is_fixed(admin_client, make_source, django_asse
     with django_assert_max_num_queries(small):
         data = admin_client.get(reverse("collector:status_json") + f"?ids={many}").json()
     assert len(data["sources"]) == 30
+
+
+def test_tooltip_says_a_repeated_sentence_once(admin_client, make_source):
+    sentence = "Sophos Central rejected the client secret. Edit the source."
+    source = make_source("Twice", state=SourceState.ERROR, state_detail=sentence)
+    make_event(source, severity="Error", details={"error": sentence})
+    data = admin_client.get(reverse("collector:status_json") + f"?ids={source.pk}").json()
+    tooltip = data["sources"][str(source.pk)]["tooltip"]
+    assert tooltip == f"Error: {sentence}"
+    html = admin_client.get(reverse("collector:collection")).content.decode()
+    assert html.count(sentence) == 1

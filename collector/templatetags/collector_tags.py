@@ -37,6 +37,8 @@ def icon(name: str, size: int = 16, css: str = "") -> SafeString:
 def status_payload(source, events) -> dict:
     """What the status icon shows for a source, as plain data (the live JSON endpoint's shape)."""
     info = describe(source, list(events or []))
+    # The state's detail and an event's line often say the same sentence; say it once.
+    lines = list(dict.fromkeys(info.lines))
     return {
         "state": source.state,
         "stateLabel": info.state_look.label,
@@ -44,7 +46,7 @@ def status_payload(source, events) -> dict:
         "label": info.look.label,
         "icon": info.look.icon,
         "colour": info.look.colour,
-        "tooltip": info.tooltip,
+        "tooltip": "\n".join(lines),
     }
 
 

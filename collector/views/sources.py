@@ -27,6 +27,7 @@ from collector.kinds import get_kind
 from collector.models import Collector, Field, HealthEvent, Source
 from collector.services import ServiceError
 from collector.status import describe
+from collector.templatetags.collector_tags import status_payload
 from collector.validators import SETTABLE_BUILTIN_FIELDS, validate_field_name
 from collector.views.base import (
     FORM_RENDERER,
@@ -296,7 +297,7 @@ def source_detail(request, pk):
     context = {
         "source": source,
         "collector": source.collector,
-        "health": health,
+        "status_text": status_payload(source, open_events)["tooltip"],
         "open_events": open_events,
         "past_events": past_events,
         "transitions": transitions,

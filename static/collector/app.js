@@ -3,6 +3,7 @@
  *   until hovered; the server-built title attribute stays the source of the text.
  * - Expand/collapse of a collector's source rows on the Collection page.
  * - The custom time range of Log Search, and copy buttons.
+ * - A field marked invalid by the server stops looking invalid once the user edits it.
  */
 (function () {
   "use strict";
@@ -46,6 +47,16 @@
           copy.textContent = "Copied";
         });
       }
+    }
+  });
+
+  document.addEventListener("input", function (event) {
+    const field = event.target;
+    if (!field.classList || !field.classList.contains("is-invalid")) return;
+    field.classList.remove("is-invalid");
+    const group = field.closest(".mb-3");
+    if (group) {
+      group.querySelectorAll(".invalid-feedback").forEach(function (el) { el.remove(); });
     }
   });
 
