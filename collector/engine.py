@@ -18,11 +18,14 @@ import datetime as dt
 import functools
 import json
 import logging
+import queue
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -530,6 +533,31 @@ def _sql() -> dict[str, str]:
     }
 
 
+def _encode(item) -> str:
+    """An item re-encoded exactly as parsed (same keys, order and values), compactly; orjson is
+    ten times faster than the standard library here, a sixth of the whole ingest cost."""
+    return orjson.dumps(item).decode()
+
+
+def _datetime_adapter():
+    """Django's adapter, with a fast path for SQLite: it is ~4 us an item, a third of the budget.
+
+    SQLite stores naive UTC text via ``str()``; kinds hand us aware UTC datetimes, so dropping the
+    zone gives the same text Django would write.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    if connection.vendor != "sqlite":
+        return adapt
+    utc = dt.UTC
+
+    def fast(value):
+        if value.tzinfo is utc:
+            return str(value.replace(tzinfo=None))
+        return adapt(value)
+
+    return fast
+
+
 def _bucket_start(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
 
@@ -551,11 +579,12 @@ def store_page(
     kind = get_kind(source.kind)
     map_item = kind.map_item
     receipt = now()
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = _datetime_adapter()
     receipt_db = adapt(receipt)
     tenant = page.tenant
     stream = page.stream
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    source_pk = source.pk
+    dumps = _encode
     rows = []
     newest = None
     for item in page.items:
@@ -565,7 +594,7 @@ def store_page(
             newest = when
         rows.append(
             (
-                source.pk,
+                source_pk,
                 "",
                 stream,
                 tenant.id,
@@ -672,6 +701,58 @@ def _save_identity(source: Source, identity) -> list[Tenant]:
     return list(Tenant.objects.filter(source=source, active=True))
 
 
+def prefetched(pages, depth: int = 2):
+    """Iterate ``pages`` in a helper thread, ``depth`` pages ahead of the caller.
+
+    Fetching and parsing the next page (network, JSON) overlaps with storing this one (SQLite and
+    psycopg release the GIL while they write). Only the caller touches the database; the thread
+    only runs the kind's HTTP generator. Errors are re-raised in the caller, in order. When the
+    caller stops early, the thread is told to stop after the page it is fetching.
+    """
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce():
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        box.put((page, None), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the caller, who decides
+            box.put((None, exc))
+            return
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None and stop.is_set():
+                close()
+        box.put((end, None))
+
+    thread = threading.Thread(target=produce, name="page-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            page, error = box.get()
+            if error is not None:
+                raise error
+            if page is end:
+                return
+            yield page
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                box.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
 @dataclass
 class Outcome:
     items: int = 0
@@ -704,7 +785,8 @@ def collect_tenant(
             source=source, source_name=source.name, stream=stream, tenant_id=tenant.tenant_id
         )
         try:
-            for page in session.pages(stream=stream, tenant=info, checkpoint=checkpoint or None):
+            pages = session.pages(stream=stream, tenant=info, checkpoint=checkpoint or None)
+            for page in prefetched(pages):
                 if page.gap is not None:
                     _report_gap(source, page)
                 stored = store_page(

@@ -421,7 +421,12 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["message_time"], name="message_time_idx"),
             models.Index(fields=["source_category", "message_time"], name="message_category_idx"),
-            models.Index(fields=["index", "message_time"], name="message_index_idx"),
+            # Only health-event records have an index name; collected items skip this index.
+            models.Index(
+                fields=["index", "message_time"],
+                name="message_index_idx",
+                condition=~models.Q(index=""),
+            ),
         ]
 
     def __str__(self):

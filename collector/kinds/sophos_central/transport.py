@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import json
 import logging
 import random
 import threading
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -367,7 +367,7 @@ class Transport:
             raise _Retry(error, parse_retry_after(response.headers.get("Retry-After")))
         if decode and 200 <= status < 300:
             try:
-                reply.data = json.loads(body)
+                reply.data = orjson.loads(body)
             except ValueError:  # UnicodeDecodeError is a ValueError too
                 raise _Retry(classify.malformed(reply, api=api, tenant=tenant))
         return reply
