@@ -28,6 +28,9 @@ from tests.fake_kind import FakeKind, item
 def fake(monkeypatch):
     kind = FakeKind()
     monkeypatch.setitem(kinds._REGISTRY, kind.name, kind)
+    # The scripted hooks stand for edits made elsewhere between two pages; iterate in this thread
+    # so they happen exactly there (prefetching has its own tests below).
+    monkeypatch.setattr(engine, "prefetched", lambda pages: pages)
     return kind
 
 
@@ -337,3 +340,30 @@ def test_purge_removes_only_expired_messages(source, fake, settings):
     result = engine.purge()
     assert result["messages"] == 1
     assert list(Message.objects.values_list("vendor_id", flat=True)) == ["item-2"]
+
+
+def test_prefetch_keeps_order_and_reraises_errors_in_place():
+    def pages():
+        yield 1
+        yield 2
+        raise CollectionError(ErrorType.THIRD_PARTY_GENERIC, "boom")
+
+    seen = []
+    with pytest.raises(CollectionError, match="boom"):
+        for page in engine.prefetched(pages()):
+            seen.append(page)
+    assert seen == [1, 2]
+
+
+def test_prefetch_stops_the_producer_when_the_caller_stops():
+    produced = []
+
+    def pages():
+        for n in range(1000):
+            produced.append(n)
+            yield n
+
+    for page in engine.prefetched(pages(), depth=2):
+        if page == 3:
+            break
+    assert len(produced) <= 3 + 2 + 2  # at most the queue and one page in hand beyond the caller
