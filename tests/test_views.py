@@ -919,3 +919,31 @@ def test_tooltip_says_a_repeated_sentence_once(admin_client, make_source):
     assert tooltip == f"Error: {sentence}"
     html = admin_client.get(reverse("collector:collection")).content.decode()
     assert html.count(sentence) == 1
+
+
+def test_source_page_lists_the_most_behind_checkpoints_in_fixed_queries(
+    admin_client, make_source, django_assert_max_num_queries
+):
+    from collector.models import Tenant
+
+    source = make_source("Partner", identity_type="partner")
+    url = reverse("collector:source_detail", args=[source.pk])
+    now = timezone.now()
+
+    def add_tenants(start, stop):
+        for i in range(start, stop):
+            Tenant.objects.create(source=source, tenant_id=f"t{i:03d}", name=f"Tenant {i:03d}",
+                                  api_host="https://api")  # fmt: skip
+            for stream in ("Alerts", "Events"):
+                Checkpoint.objects.create(source=source, stream=stream, tenant_id=f"t{i:03d}",
+                                          data_until=now - dt.timedelta(minutes=i), items_total=1)  # fmt: skip
+
+    add_tenants(0, 3)
+    small = count_queries(admin_client, url)
+    add_tenants(3, 30)
+    with django_assert_max_num_queries(small):
+        html = admin_client.get(url).content.decode()
+    assert "(the 50 most behind of 60)" in html
+    assert "20 of 30 shown" in html
+    assert "Tenant 029" in html, "the most behind tenant is listed, named"
+    assert ">60</div>" in html, "the total counts every checkpoint"

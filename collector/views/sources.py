@@ -9,6 +9,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Count, F, Min, Sum
 from django.db.models.functions import Lower
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -40,6 +41,8 @@ from collector.views.base import (
 )
 
 TEST_DEADLINE_SECONDS = 10
+SHOWN_CHECKPOINTS = 50
+SHOWN_TENANTS = 20
 KEEP_SECRET = "Leave blank to keep the current secret"
 LIFECYCLE_STEPS = (
     SourceState.PENDING,
@@ -285,13 +288,25 @@ def source_detail(request, pk):
     events = HealthEvent.objects.filter(resource_type="Source", resource_id=str(pk))
     open_events = list(events.filter(resolved_at__isnull=True).order_by("severity", "-last_seen"))
     past_events = list(events.filter(resolved_at__isnull=False).order_by("-resolved_at")[:10])
-    tenants = {t.tenant_id: t for t in source.tenants.all()}
-    checkpoints = list(source.checkpoints.all())
+    # A partner credential may have hundreds of tenants: totals come from SQL, and the page lists
+    # the most-behind checkpoints and the first tenants only.
+    stored = source.checkpoints.aggregate(
+        total=Sum("items_total"), oldest=Min("data_until"), count=Count("id")
+    )
+    checkpoints = list(
+        source.checkpoints.order_by(F("data_until").asc(nulls_first=True), "stream", "tenant_id")[
+            :SHOWN_CHECKPOINTS
+        ]
+    )
+    tenants = list(source.tenants.order_by("name", "tenant_id")[:SHOWN_TENANTS])
+    names = {
+        t.tenant_id: t
+        for t in source.tenants.filter(tenant_id__in={c.tenant_id for c in checkpoints})
+    }
     for checkpoint in checkpoints:
-        checkpoint.tenant = tenants.get(checkpoint.tenant_id)
+        checkpoint.tenant = names.get(checkpoint.tenant_id)
     last_hour = last_hour_series([pk])[pk]
     hours = hourly_series(pk)
-    behind = [c.data_until for c in checkpoints if c.data_until]
     transitions = list(source.transitions.all()[:30])
     health = describe(source, open_events)
     context = {
@@ -302,14 +317,16 @@ def source_detail(request, pk):
         "past_events": past_events,
         "transitions": transitions,
         "checkpoints": checkpoints,
-        "tenants": list(tenants.values()),
+        "checkpoint_count": stored["count"],
+        "tenants": tenants,
+        "tenant_count": source.tenants.count(),
         "runs": source.runs.all()[:20],
         "spark": last_hour,
         "last_hour": sum(last_hour),
         "hours": hours,
         "last_day": sum(sum(h["counts"].values()) for h in hours),
-        "total": sum(c.items_total for c in checkpoints),
-        "oldest_data": min(behind) if behind else None,
+        "total": stored["total"] or 0,
+        "oldest_data": stored["oldest"],
         "steps": lifecycle_steps(source.state, transitions),
         "extra_step": None
         if source.state in LIFECYCLE_STEPS
