@@ -162,6 +162,11 @@ def _sample_line(item: dict) -> dict:
 
 
 def _connection_test(request, form, stored: Source | None, kind_name: str) -> HttpResponse:
+    """Run the kind's connection test on the form's credentials; answer an HTML fragment.
+
+    Only the kind's own fields must be valid (a missing name does not stop a test). A blank secret
+    on an edit means the stored one, decrypted here and never sent back. Nothing is saved.
+    """
     form.is_valid()
     problems = {
         form[name].label: errors
