@@ -100,17 +100,21 @@ def fresh_django(data_dir: str | None = None):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
     return data_dir
 
 
 def make_source(
     *, client_id="simulator-client", secret="simulator-secret", apis=("Alerts", "Events")
 ):
+    from django.utils import timezone
+
     from collector.models import Collector, Source
 
     collector = Collector.objects.create(name="Bench", category="bench")
     source = Source(collector=collector, name="Sophos bench", kind="Sophos Central",
-                    config={"clientId": client_id, "supported_apis": list(apis)})  # fmt: skip
+                    config={"clientId": client_id, "supported_apis": list(apis)},
+                    next_poll_at=timezone.now())  # fmt: skip
     source.set_secret(secret)
     source.save()
     return source

@@ -61,6 +61,8 @@ def describe(source: Source, events: list[HealthEvent]) -> SourceHealth:
     state_look = STATE_LOOK[source.state]
     lines = [f"{state_look.label}: {source.state_detail or state_look.description}"]
     lines.extend(event_line(event) for event in events)
+    # The state detail often is the event's own sentence; say each thing once.
+    lines = list(dict.fromkeys(lines))
     return SourceHealth(health=health, look=HEALTH_LOOK[health], state_look=state_look, lines=lines)
 
 

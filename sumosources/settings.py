@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",
@@ -80,6 +81,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "collector.middleware.LoginRequiredMiddleware",
 ]
+
+# Widgets render through the template engine, so templates/collector/widgets/ is found.
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 ROOT_URLCONF = "sumosources.urls"
 WSGI_APPLICATION = "sumosources.wsgi.application"

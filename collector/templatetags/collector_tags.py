@@ -38,7 +38,7 @@ def status_payload(source, events) -> dict:
     """What the status icon shows for a source, as plain data (the live JSON endpoint's shape)."""
     info = describe(source, list(events or []))
     # The state's detail and an event's line often say the same sentence; say it once.
-    lines = list(dict.fromkeys(info.lines))
+    lines = info.lines
     return {
         "state": source.state,
         "stateLabel": info.state_look.label,

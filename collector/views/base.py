@@ -6,31 +6,13 @@ from collections import defaultdict
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
 from django.db.models import Sum
-from django.forms.renderers import DjangoTemplates
 from django.http import Http404
-from django.template import TemplateDoesNotExist, loader
 from django.utils import timezone
 from django.utils.text import slugify
 
 from collector.kinds import all_kinds
 from collector.models import IngestBucket
 
-
-class ProjectFormRenderer(DjangoTemplates):
-    """Renders widgets from the project's templates first, then Django's built-in ones.
-
-    Django's default form renderer only searches app directories and its own widget templates, so
-    it cannot find templates/collector/widgets/fields.html (the Fields key/value widget).
-    """
-
-    def get_template(self, template_name):
-        try:
-            return loader.get_template(template_name)
-        except TemplateDoesNotExist:
-            return super().get_template(template_name)
-
-
-FORM_RENDERER = ProjectFormRenderer()
 PAGE_SIZE = 50
 BUCKET = dt.timedelta(minutes=5)
 FALLBACK_TILE_ICONS = {"Sophos Central": "collector/img/sophos-central-tile.svg"}

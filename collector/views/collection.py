@@ -17,7 +17,7 @@ from collector.models import Collector, Source
 from collector.services import ServiceError
 from collector.status import health_of, open_events_by_source
 from collector.templatetags.collector_tags import status_payload
-from collector.views.base import FORM_RENDERER, last_hour_series, paginate, parse_ids
+from collector.views.base import last_hour_series, paginate, parse_ids
 
 COLLECTORS_PER_PAGE = 50
 
@@ -92,7 +92,7 @@ def status_json(request):
 # --- hosted collectors ------------------------------------------------------------------------
 @permission_required("collector.add_collector", raise_exception=True)
 def collector_add(request):
-    form = CollectorForm(request.POST or None, renderer=FORM_RENDERER)
+    form = CollectorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             collector = services.create_collector(cleaned=form.cleaned_data, user=request.user)
@@ -107,7 +107,7 @@ def collector_add(request):
 @permission_required("collector.change_collector", raise_exception=True)
 def collector_edit(request, pk):
     collector = get_object_or_404(Collector, pk=pk)
-    form = CollectorForm(request.POST or None, instance=collector, renderer=FORM_RENDERER)
+    form = CollectorForm(request.POST or None, instance=collector)
     if request.method == "POST" and form.is_valid():
         try:
             services.update_collector(collector=collector, cleaned=form.cleaned_data)

@@ -88,7 +88,9 @@ def term_q(key: str, value: str) -> Q:
     if column == "tenant":
         return wildcard_q("tenant_id", value) | wildcard_q("tenant_name", value)
     if column == "index":
-        return Q() if value == "*" else Q(index=value)
+        # The index is partial (records with an index name only); SQLite uses it only when the
+        # query repeats its condition.
+        return Q() if value == "*" else Q(index=value) & ~Q(index="")
     return wildcard_q(column, value)
 
 

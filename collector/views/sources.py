@@ -31,7 +31,6 @@ from collector.status import describe
 from collector.templatetags.collector_tags import status_payload
 from collector.validators import SETTABLE_BUILTIN_FIELDS, validate_field_name
 from collector.views.base import (
-    FORM_RENDERER,
     hourly_series,
     kind_by_slug,
     kind_icon,
@@ -96,9 +95,7 @@ def _form_class(kind_name: str):
 def source_add(request, pk, kind):
     collector = get_object_or_404(Collector, pk=pk)
     source_kind = kind_by_slug(kind)
-    form = _form_class(source_kind.name)(
-        request.POST or None, collector=collector, renderer=FORM_RENDERER
-    )
+    form = _form_class(source_kind.name)(request.POST or None, collector=collector)
     if request.method == "POST" and form.is_valid():
         try:
             source = services.create_source(collector=collector, form=form, user=request.user)
@@ -124,7 +121,7 @@ def source_edit(request, pk):
     source = _editable_source(pk)
     source_kind = get_kind(source.kind)
     form = _form_class(source.kind)(
-        request.POST or None, instance=source, collector=source.collector, renderer=FORM_RENDERER
+        request.POST or None, instance=source, collector=source.collector
     )
     if "client_secret" in form.fields:
         form.fields["client_secret"].widget.attrs["placeholder"] = KEEP_SECRET
