@@ -37,7 +37,9 @@ def kill(proc: subprocess.Popen) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--alerts", type=int, default=10_000)
@@ -47,7 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     ttl = {"SUMOSOURCES_CLAIM_TTL": "2", "SUMOSOURCES_QUEUE_TTL": "2", "SUMOSOURCES_WORKERS": "1"}
-    with SimulatorProcess(events=args.events, alerts=args.alerts, late_fraction=0, latency=args.latency) as sim:
+    with SimulatorProcess(
+        events=args.events, alerts=args.alerts, late_fraction=0, latency=args.latency
+    ) as sim:
         os.environ.update(sim.env())
         os.environ.update(ttl)
         fresh_django()
@@ -57,7 +61,7 @@ def main() -> None:
         from collector.models import Message
 
         expected = args.events + args.alerts
-        source = make_source()
+        make_source()
         env = dict(os.environ)
         progress = []
         for round_ in range(1, args.kills + 1):
@@ -90,7 +94,9 @@ def main() -> None:
     )
     top = max(progress) or 1
     print("stored after each kill: " + "".join(BARS[min(8, int(p / top * 8))] for p in progress))
-    print(f"kills {len(progress)}, items served {served:,}, stored {stored:,}, duplicates {duplicates}")
+    print(
+        f"kills {len(progress)}, items served {served:,}, stored {stored:,}, duplicates {duplicates}"
+    )
     if stored != served or stored != expected or duplicates:
         raise SystemExit("FAILED: stored != served or duplicates found")
     print("crash safety: met (stored == served, no duplicates)")

@@ -1,4 +1,4 @@
-"""Routes of the JSON API under ``/api/v1/`` (see collector.api and docs/api.md).
+"""Routes of the JSON API under ``/api/v1/`` (see collector.api and the README).
 
 Specific paths come before the ones with a variable segment (``fields/quota`` before
 ``fields/<id>``), and a catch-all answers JSON 404 for anything else under the API.

@@ -1,5 +1,5 @@
 """The JSON API in the Sumo Logic Collector Management dialect (contract: sumo-api.md; usage with
-curl: docs/api.md).
+curl: the README).
 
 - common: routing, authentication, CSRF, permissions, JSON bodies, error shapes, ETags
 - collectors, sources: Collector Management (legacy error shape)

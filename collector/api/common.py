@@ -143,7 +143,7 @@ def route(*, style: str = LEGACY, **methods: Method) -> Callable:
 def unknown_route(request, *args, **kwargs):
     """Any path under the API that no route matches: a JSON 404, never Django's HTML page."""
     return error_response(
-        not_found(f"There is no API endpoint at {request.path}; see docs/api.md."), LEGACY
+        not_found(f"There is no API endpoint at {request.path}; see the README."), LEGACY
     )
 
 
@@ -354,7 +354,7 @@ def iso(moment) -> str | None:
 
 # --- ETags ------------------------------------------------------------------------------------
 def etag_of(config) -> str:
-    """A strong ETag of an entity's configuration (never its live state; see docs/api.md)."""
+    """A strong ETag of an entity's configuration (never its live state; see the README)."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
 

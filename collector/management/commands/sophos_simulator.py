@@ -136,7 +136,7 @@ class Command(BaseCommand):
     help = (
         "Run a local Sophos Central simulator (token, whoami, tenants, SIEM events and alerts, "
         "Common Alerts) with generated data, faults and counters. Control it over HTTP under "
-        "/_simulator/ (stats, faults, advance, items) from this machine. See docs/simulator.md."
+        "/_simulator/ (stats, faults, advance, items) from this machine. See the README."
     )
 
     def add_arguments(self, parser):

@@ -26,7 +26,7 @@ real API is strict, from deterministic seeded data. Python API::
 (``Simulator(id_type="partner", tenants=3)``); ``start()``/``stop()`` work without ``with``.
 Fault kinds and options are in :mod:`.faults`, the config file format in :mod:`.config`, the
 control interface over HTTP (``/_simulator/stats``, ``/_simulator/faults`` ...) in
-:mod:`.server` and ``docs/simulator.md``.
+:mod:`.server` and the README (section "The Sophos Central simulator").
 
 Counters for "items served == items stored" checks: ``stats()["tenants"][id]["streams"]`` has,
 per stream (``Events``, ``Alerts`` from the Common Alerts API, ``SiemAlerts``), ``available``
