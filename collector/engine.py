@@ -265,20 +265,9 @@ def _resource(source: Source) -> dict:
 
 
 def _event_record(event: HealthEvent, status: str) -> dict:
+    """The health change as a log record: the API's shape plus the Health-Change keys."""
     return {
-        "eventId": str(event.event_id),
-        "eventName": event.event_name,
-        "details": event.details,
-        "resourceIdentity": {
-            "id": event.resource_id,
-            "name": event.resource_name,
-            "type": event.resource_type,
-            "collectorId": event.collector_id,
-            "collectorName": event.collector_name,
-        },
-        "eventTime": now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "subsystem": event.subsystem,
-        "severityLevel": event.severity,
+        **event.as_sumo(at=now()),
         "status": status,
         "eventType": "Health-Change",
         "eventFormatVersion": "1.0",

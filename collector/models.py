@@ -5,6 +5,7 @@ them in one place (collector.status). Business rules that span rows live in coll
 collector.engine, never in save() or signals.
 """
 
+import datetime
 import secrets
 import uuid
 
@@ -378,6 +379,25 @@ class HealthEvent(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    def as_sumo(self, *, at=None) -> dict:
+        """The Sumo Logic health event shape (sumo-api.md); ``eventTime`` is ``at`` or last seen."""
+        moment = (at or self.last_seen).astimezone(datetime.UTC)
+        return {
+            "eventId": str(self.event_id),
+            "eventName": self.event_name,
+            "details": self.details,
+            "resourceIdentity": {
+                "id": self.resource_id,
+                "name": self.resource_name,
+                "type": self.resource_type,
+                "collectorId": self.collector_id,
+                "collectorName": self.collector_name,
+            },
+            "eventTime": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "subsystem": self.subsystem,
+            "severityLevel": self.severity,
+        }
 
 
 class Message(models.Model):

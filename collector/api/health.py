@@ -18,7 +18,6 @@ from collector.api.common import (
     expect_keys,
     expect_object,
     int_param,
-    iso,
     route,
 )
 from collector.models import HealthEvent
@@ -29,21 +28,7 @@ INVALID = "api:invalid_request"
 
 
 def event_json(event: HealthEvent) -> dict:
-    return {
-        "eventId": str(event.event_id),
-        "eventName": event.event_name,
-        "details": event.details,
-        "resourceIdentity": {
-            "id": event.resource_id,
-            "name": event.resource_name,
-            "type": event.resource_type,
-            "collectorId": event.collector_id,
-            "collectorName": event.collector_name,
-        },
-        "eventTime": iso(event.last_seen),
-        "subsystem": event.subsystem,
-        "severityLevel": event.severity,
-    }
+    return event.as_sumo()
 
 
 def _after(token: str) -> Q:
