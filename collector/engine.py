@@ -875,12 +875,6 @@ def run_source(source_id: int) -> str:
         source = _load(source_id)
         version = source.config_version
         interval = dt.timedelta(seconds=source.polling_interval)
-        transition(
-            source_id,
-            SourceState.INITIALIZED,
-            "A worker loaded the configuration.",
-            from_states=(SourceState.PENDING, SourceState.STARTED),
-        )
         try:
             secret = source.get_secret()
         except DecryptionError:
@@ -889,6 +883,12 @@ def run_source(source_id: int) -> str:
                 "Restore the previous key in SUMOSOURCES_ENCRYPTION_KEYS, or edit the source and "
                 "enter the secret again.",
             )
+        transition(
+            source_id,
+            SourceState.INITIALIZED,
+            "A worker loaded the configuration and decrypted the credentials.",
+            from_states=(SourceState.PENDING, SourceState.STARTED),
+        )
         kind = get_kind(source.kind)
         with kind.open(config=source.config, secret=secret.reveal()) as session:
             identity = session.authenticate()
