@@ -21,6 +21,12 @@ pytest_plugins = [
 ]
 
 
+def pytest_configure(config):
+    """No persistent connections in tests: a live server's request threads would otherwise keep
+    theirs open past the session, and PostgreSQL refuses to drop a test database in use."""
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 # --- waiting without sleeping races -----------------------------------------------------------
 def wait_for(
     condition, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"
@@ -173,6 +179,22 @@ def cluster_factory(transactional_db):
     # database anyway, and a graceful django-q2 shutdown takes about 20 seconds.
     for cluster in started:
         cluster.kill()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_the_test_database(django_db_setup, django_db_blocker):
+    """PostgreSQL will not drop a test database that someone is still connected to: a cluster
+    killed a moment ago, or a browser test's live server thread. End those sessions first."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
 
 
 @pytest.fixture(autouse=True)

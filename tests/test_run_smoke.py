@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -32,10 +33,33 @@ def _cluster_count(env) -> int:
     return int(match.group(1)) if match else 0
 
 
+@pytest.fixture
+def fresh_database_url():
+    """On PostgreSQL, a database of the test's own (a fresh machine has an empty one); on SQLite
+    the fresh data folder already holds a fresh database."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        yield None
+        return
+    import psycopg
+
+    name = f"sumo_smoke_{os.getpid()}"
+    parts = urlsplit(url)
+    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.mark.slow
-def test_make_run_serves_login_and_runs_a_cluster(tmp_path):
+def test_make_run_serves_login_and_runs_a_cluster(tmp_path, fresh_database_url):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("SUMOSOURCES_ADMIN_PASSWORD",)}
+    if fresh_database_url:
+        env["DATABASE_URL"] = fresh_database_url
     env.update(
         PORT=str(port),
         SUMOSOURCES_DATA_DIR=str(tmp_path),

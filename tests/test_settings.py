@@ -77,14 +77,19 @@ def test_database_url_parsing():
         database_from_url("mysql://x/y")
 
 
-def test_sqlite_runs_in_wal_mode(db):
+def test_the_database_is_the_one_the_environment_names(db):
     from django.db import connection
 
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite-only pragma; the PostgreSQL pass checks the other backend")
+    if os.environ.get("DATABASE_URL"):
+        assert connection.vendor == "postgresql"
+        assert connection.settings_dict["NAME"].startswith("test_")
+        return
+    assert connection.vendor == "sqlite"
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0].lower() == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] >= 20000
 
 
 def test_security_headers_on_every_page(client, db):
