@@ -19,6 +19,7 @@ from collector import engine
 from collector.auth import create_access_key, revoke_access_key
 from collector.choices import SourceState
 from collector.crypto import MASK
+from collector.engine import lifecycle
 from collector.models import Collector, DroppedField, Field, HealthEvent, Source
 from collector.validators import BUILTIN_FIELDS, MAX_CUSTOM_FIELDS
 
@@ -124,7 +125,7 @@ def fast_password_hashing(settings):
 def enqueued(monkeypatch):
     """Tasks the code asked for, as ``(function path, *args)``; nothing reaches a broker."""
     calls = []
-    monkeypatch.setattr(engine, "enqueue", lambda func, *args: calls.append((func, *args)))
+    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: calls.append((func, *args)))
     return calls
 
 

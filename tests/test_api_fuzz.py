@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from collector import engine
 from collector.auth import create_access_key
 from collector.crypto import MASK
+from collector.engine import lifecycle
 from collector.models import Collector
 from tests.test_api import Api, basic
 
@@ -156,7 +156,7 @@ targeted = st.one_of(
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch, settings):
-    monkeypatch.setattr(engine, "enqueue", lambda func, *args: None)
+    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: None)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

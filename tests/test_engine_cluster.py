@@ -84,6 +84,13 @@ def retry_now(source):
     engine.dispatch()
 
 
+def runs_finished(source) -> bool:
+    """A run records its end just after storing its last page; wait for that, not for the items."""
+    return not CollectionRun.objects.filter(
+        source=source, outcome=CollectionRun.Outcome.RUNNING
+    ).exists()
+
+
 def assert_no_duplicates():
     dupes = (
         Message.objects.filter(index="")
@@ -102,6 +109,7 @@ def test_a_new_source_walks_the_lifecycle_and_stores_what_was_served(
     source = add_source(make_collector(), sim)
     wait_for(lambda: state_of(source) == SourceState.COLLECTING, message="Collecting")
     wait_for(lambda: served(sim) == 1620 and collected(source).count() == 1620, message="all items")
+    wait_for(lambda: runs_finished(source), message="the runs to finish")
     walk = list(
         SourceTransition.objects.filter(source=source)
         .order_by("at", "id")
@@ -154,8 +162,11 @@ def test_a_vendor_fault_retries_with_a_warning_and_recovers(
     wait_for(
         lambda: collected(source).count() == served(sim) == 330, message="all items after recovery"
     )
-    event.refresh_from_db()
-    assert event.resolved_at is not None
+    # The event resolves when the run ends, just after its last page is stored.
+    wait_for(
+        lambda: HealthEvent.objects.filter(pk=event.pk, resolved_at__isnull=False).exists(),
+        message="the event to resolve",
+    )
     statuses = set(
         Message.objects.filter(index=SYSTEM_EVENTS_INDEX).values_list("fields__status", flat=True)
     )
@@ -238,6 +249,7 @@ def test_two_clusters_never_collect_the_same_tenant_twice(
         return collected(source).count() == 4 * 2200
 
     wait_for(drained, timeout=120, interval=0.5, message="all four tenants")
+    wait_for(lambda: runs_finished(source), message="the runs to finish")
     assert_no_duplicates()
     assert served(sim) == 4 * 2200
     runs = list(

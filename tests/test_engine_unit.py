@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from collector import engine, kinds
 from collector.choices import DATA_GAP_EVENT, SYSTEM_EVENTS_INDEX, ErrorType, Severity, SourceState
+from collector.engine import claims, lifecycle, runs
 from collector.errors import CollectionError
 from collector.kinds.base import DataGap, Identity, Tenant
 from collector.models import (
@@ -30,7 +31,7 @@ def fake(monkeypatch):
     monkeypatch.setitem(kinds._REGISTRY, kind.name, kind)
     # The scripted hooks stand for edits made elsewhere between two pages; iterate in this thread
     # so they happen exactly there (prefetching has its own tests below).
-    monkeypatch.setattr(engine, "prefetched", lambda pages: pages)
+    monkeypatch.setattr(runs, "prefetched", lambda pages: pages)
     return kind
 
 
@@ -38,7 +39,7 @@ def fake(monkeypatch):
 def queued(monkeypatch):
     """Record queued tasks instead of sending them to a broker."""
     calls = []
-    monkeypatch.setattr(engine, "enqueue", lambda func, *args: calls.append((func, *args)))
+    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: calls.append((func, *args)))
     return calls
 
 
@@ -261,14 +262,14 @@ def test_pause_and_resume(source, fake, queued):
 
 
 def test_claims_are_compare_and_swap_and_stale_claims_expire(source, settings):
-    first = engine._claim(Source, source.pk)
-    assert first and engine._claim(Source, source.pk) is None
+    first = claims.claim(Source, source.pk)
+    assert first and claims.claim(Source, source.pk) is None
     Source.objects.filter(pk=source.pk).update(
         claimed_at=timezone.now() - dt.timedelta(seconds=settings.CLAIM_TTL + 1)
     )
-    second = engine._claim(Source, source.pk)
+    second = claims.claim(Source, source.pk)
     assert second and second != first
-    assert not engine._renew(Source, source.pk, first)
+    assert not claims.renew(Source, source.pk, first)
 
 
 def test_a_lost_claim_writes_nothing(source, fake):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from collector import engine
 from collector.choices import SYSTEM_EVENTS_INDEX, Severity, SourceState
+from collector.engine import lifecycle
 from collector.kinds.base import ConnectionReport, Identity, Tenant
 from collector.models import (
     AccessKey,
@@ -32,7 +33,7 @@ SECRET = "s3cret-value-XYZ"
 def queued(monkeypatch):
     """No task reaches a broker in view tests; the calls are recorded instead."""
     calls = []
-    monkeypatch.setattr(engine, "enqueue", lambda func, *args: calls.append((func, *args)))
+    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: calls.append((func, *args)))
     return calls
 
 

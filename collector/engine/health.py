@@ -1,0 +1,225 @@
+"""Failures and health: the retry streak, backoff and give-up, and health events with their
+searchable log records (design section 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from collector.choices import (
+    SYSTEM_EVENTS_INDEX,
+    ErrorType,
+    Severity,
+)
+from collector.engine.claims import now
+from collector.errors import CollectionError
+from collector.models import (
+    HealthEvent,
+    Message,
+    Source,
+)
+
+log = logging.getLogger(__name__)
+
+
+BACKOFF_BASE_SECONDS = 30
+
+
+BACKOFF_CAP_SECONDS = 15 * 60
+
+
+def _resource(source: Source) -> dict:
+    return {
+        "id": str(source.pk),
+        "name": source.name,
+        "type": "Source",
+        "collectorId": str(source.collector_id),
+        "collectorName": source.collector.name,
+    }
+
+
+def _event_record(event: HealthEvent, status: str) -> dict:
+    """The health change as a log record: the API's shape plus the Health-Change keys."""
+    return {
+        **event.as_sumo(at=now()),
+        "status": status,
+        "eventType": "Health-Change",
+        "eventFormatVersion": "1.0",
+    }
+
+
+def _log_event(event: HealthEvent, status: str) -> None:
+    """Write the health change as a searchable log record in the system events index."""
+    record = _event_record(event, status)
+    moment = now()
+    Message.objects.create(
+        source_id=event.source_id,
+        index=SYSTEM_EVENTS_INDEX,
+        stream="",
+        vendor_id=uuid.uuid4().hex,
+        source_name=event.resource_name,
+        collector_name=event.collector_name,
+        source_category="",
+        siem_event_id="",
+        fields={"status": status, "eventName": event.event_name},
+        raw=json.dumps(record, separators=(",", ":")),
+        message_time=moment,
+        receipt_time=moment,
+    )
+
+
+def open_event(
+    source: Source, *, event_name: str, severity: str, details: dict, scope: str = "", error_type=""
+) -> HealthEvent:
+    """Open an incident or update the open one (count, last seen, severity, details)."""
+    moment = now()
+    with transaction.atomic():
+        event = HealthEvent.objects.filter(
+            resource_type="Source",
+            resource_id=str(source.pk),
+            event_name=event_name,
+            scope=scope,
+            resolved_at__isnull=True,
+        ).first()
+        if event is None:
+            resource = _resource(source)
+            event = HealthEvent.objects.create(
+                event_name=event_name,
+                error_type=error_type,
+                severity=severity,
+                source=source,
+                resource_id=resource["id"],
+                resource_name=resource["name"],
+                collector_id=resource["collectorId"],
+                collector_name=resource["collectorName"],
+                scope=scope,
+                details=details,
+                first_seen=moment,
+                last_seen=moment,
+            )
+        else:
+            event.severity = severity
+            event.details = details
+            event.last_seen = moment
+            event.count = F("count") + 1
+            event.save(update_fields=["severity", "details", "last_seen", "count"])
+            event.refresh_from_db(fields=["count"])
+        _log_event(event, "Unhealthy")
+    return event
+
+
+def resolve_events(source: Source, *, scope_prefix: str | None = None, names=None) -> int:
+    """Resolve the open incidents of a source (of one scope family and names, when given)."""
+    query = HealthEvent.objects.filter(
+        resource_type="Source", resource_id=str(source.pk), resolved_at__isnull=True
+    )
+    if scope_prefix is not None:
+        query = (
+            query.filter(scope=scope_prefix)
+            if scope_prefix == ""
+            else query.filter(scope__startswith=scope_prefix)
+        )
+    if names is not None:
+        query = query.filter(event_name__in=list(names))
+    events = list(query)
+    moment = now()
+    for event in events:
+        event.resolved_at = moment
+        event.save(update_fields=["resolved_at"])
+        _log_event(event, "Healthy")
+    return len(events)
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter, never sooner than the vendor's Retry-After."""
+    base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    delay = base * random.uniform(0.8, 1.2)
+    if retry_after:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+@dataclass
+class Verdict:
+    """What a failure means for its unit of work."""
+
+    halted: bool
+    severity: str
+    next_attempt_at: dt.datetime | None
+    attempts: int
+
+
+def _decide(unit, error: CollectionError) -> Verdict:
+    moment = now()
+    attempts = (unit.failure_count or 0) + 1
+    started = unit.streak_started_at or moment
+    if not error.retries:
+        return Verdict(True, Severity.ERROR, None, attempts)
+    give_up = dt.timedelta(minutes=settings.RETRY_GIVE_UP_MINUTES)
+    if moment - started >= give_up:
+        return Verdict(True, Severity.ERROR, None, attempts)
+    delay = backoff_seconds(attempts, error.retry_after)
+    return Verdict(False, Severity.WARNING, moment + dt.timedelta(seconds=delay), attempts)
+
+
+def failure_details(error: CollectionError, verdict: Verdict) -> dict:
+    details = error.details()
+    details["attempts"] = verdict.attempts
+    if verdict.next_attempt_at:
+        details["nextAttemptAt"] = verdict.next_attempt_at.isoformat(timespec="seconds")
+        details["retrying"] = True
+    elif error.retries:
+        details["gaveUp"] = True
+        details["description"] = (
+            f"Gave up after retrying for {settings.RETRY_GIVE_UP_MINUTES} minutes. "
+            f"{error.remedy} Edit or restart the source to resume."
+        ).strip()
+    else:
+        details["retrying"] = False
+    return details
+
+
+def record_failure(unit, error: CollectionError, *, scope: str) -> Verdict:
+    """Update a unit's (Source or Tenant) streak and the matching health event."""
+    verdict = _decide(unit, error)
+    moment = now()
+    type(unit).objects.filter(pk=unit.pk).update(
+        error_type=error.error_type.value,
+        failure_count=verdict.attempts,
+        streak_started_at=unit.streak_started_at or moment,
+        next_attempt_at=verdict.next_attempt_at,
+        halted_at=moment if verdict.halted else None,
+        last_error=error.message[:2000],
+        next_poll_at=verdict.next_attempt_at,
+    )
+    source = unit if isinstance(unit, Source) else unit.source
+    open_event(
+        source,
+        event_name=error.error_type.event_name,
+        severity=verdict.severity,
+        details=failure_details(error, verdict),
+        scope=scope,
+        error_type=error.error_type.value,
+    )
+    return verdict
+
+
+def state_sentence(error: CollectionError, verdict: Verdict) -> str:
+    if verdict.next_attempt_at:
+        when = verdict.next_attempt_at.strftime("%H:%M:%S UTC")
+        return f"{error.message} Retrying (attempt {verdict.attempts}); next attempt at {when}."
+    if error.retries:
+        return f"{error.message} Gave up after {settings.RETRY_GIVE_UP_MINUTES} minutes; edit or restart the source."
+    return f"{error.message} {error.remedy}".strip()
+
+
+def first_party(message: str, remedy: str = "") -> CollectionError:
+    return CollectionError(ErrorType.FIRST_PARTY_GENERIC, message, remedy=remedy)
