@@ -209,6 +209,18 @@ def _load(source_id: int) -> Source | None:
     return Source.objects.select_related("collector").filter(pk=source_id).first()
 
 
+def _secret_of(source: Source):
+    """The decrypted secret; a lost or rotated-out key is our failure (FirstPartyGeneric)."""
+    try:
+        return source.get_secret()
+    except DecryptionError:
+        raise first_party(
+            "The stored client secret cannot be decrypted with the configured encryption keys.",
+            "Restore the previous key in SUMOSOURCES_ENCRYPTION_KEYS, or edit the source and "
+            "enter the secret again.",
+        )
+
+
 def _deadline() -> float:
     # Leave room before django-q2 kills the task: a run ends at a page boundary and re-queues.
     return time.monotonic() + settings.TASK_TIMEOUT * 0.6
@@ -228,14 +240,7 @@ def run_source(source_id: int) -> str:
         source = _load(source_id)
         version = source.config_version
         interval = dt.timedelta(seconds=source.polling_interval)
-        try:
-            secret = source.get_secret()
-        except DecryptionError:
-            raise first_party(
-                "The stored client secret cannot be decrypted with the configured encryption keys.",
-                "Restore the previous key in SUMOSOURCES_ENCRYPTION_KEYS, or edit the source and "
-                "enter the secret again.",
-            )
+        secret = _secret_of(source)
         transition(
             source_id,
             SourceState.INITIALIZED,
@@ -349,13 +354,7 @@ def run_tenant(tenant_pk: int) -> str:
     result = "ok"
     try:
         version = source.config_version
-        try:
-            secret = source.get_secret()
-        except DecryptionError:
-            raise first_party(
-                "The stored client secret cannot be decrypted with the configured encryption keys.",
-                "Restore the previous key, or edit the source and enter the secret again.",
-            )
+        secret = _secret_of(source)
         gate = build_gate(source)
         with get_kind(source.kind).open(config=source.config, secret=secret.reveal()) as session:
             outcome = collect_tenant(
