@@ -683,12 +683,15 @@ class TestSourceReadUpdate:
             admin_api.get(f"/collectors/{source.collector_id}/sources/999999"), 404, "notfound"
         )
 
-    def test_put_with_mask_keeps_the_secret(self, admin_api, source, enqueued):
+    def test_put_with_mask_keeps_the_secret(
+        self, admin_api, source, enqueued, django_capture_on_commit_callbacks
+    ):
         got = admin_api.get(source_path(source))
         body = fresh(got)
         body["source"]["config"]["description"] = "edited"
         body["source"]["config"]["supported_apis"] = ["Alerts"]
-        response = admin_api.put(source_path(source), body, if_match=got["ETag"])
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_api.put(source_path(source), body, if_match=got["ETag"])
         assert response.status_code == 200, response.content
         source.refresh_from_db()
         assert source.get_secret().reveal() == SECRET
@@ -805,11 +808,14 @@ class TestSourceDeleteRestart:
         assert engine.finish_stop(source.pk)
         legacy_error(admin_api.get(source_path(source)), 404, "notfound")
 
-    def test_restart_clears_a_give_up(self, admin_api, source, enqueued):
+    def test_restart_clears_a_give_up(
+        self, admin_api, source, enqueued, django_capture_on_commit_callbacks
+    ):
         Source.objects.filter(pk=source.pk).update(
             state=SourceState.ERROR, halted_at=timezone.now(), failure_count=7, last_error="boom"
         )
-        response = admin_api.post(source_path(source) + "/action/restart")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_api.post(source_path(source) + "/action/restart")
         assert response.status_code == 200, response.content
         assert response.json()["source"]["state"]["state"] in ("Pending", "Started")
         assert response["ETag"]

@@ -127,7 +127,7 @@ def test_siem_fields_absent_without_forwarding(source, fake):
     assert message.siem_event_id == "" and "_siemForward" not in message.fields
 
 
-def test_config_error_halts_until_restart(source, fake, queued):
+def test_config_error_halts_until_restart(source, fake, queued, django_capture_on_commit_callbacks):
     fake.auth_error = CollectionError(
         ErrorType.THIRD_PARTY_CONFIG, "Sophos Central rejected the client secret.",
         remedy="Edit the source and enter a new Client Secret.", status=401,
@@ -149,7 +149,8 @@ def test_config_error_halts_until_restart(source, fake, queued):
     # A restart clears it and runs again at once.
     fake.auth_error = None
     fake.data[("Events", "t1")] = [[item(1)]]
-    engine.reset_to_pending(source.pk, reason="Restarted by a user.")
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.reset_to_pending(source.pk, reason="Restarted by a user.")
     assert queued == [(engine.RUN_SOURCE, source.pk)]
     engine.run_source(source.pk)
     assert refresh(source).state == SourceState.COLLECTING
@@ -248,13 +249,14 @@ def test_delete_of_an_idle_source_is_asynchronous(source, queued):
     assert not Source.objects.filter(pk=source.pk).exists()
 
 
-def test_pause_and_resume(source, fake, queued):
+def test_pause_and_resume(source, fake, queued, django_capture_on_commit_callbacks):
     fake.data[("Events", "t1")] = [[item(1)]]
     engine.pause(source.pk)
     assert refresh(source).state == SourceState.PAUSED
     assert engine.run_source(source.pk) == "busy"
     assert not engine.kick(source.pk)
-    engine.resume(source.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.resume(source.pk)
     source = refresh(source)
     assert source.state == SourceState.STARTED and not source.paused
     engine.run_source(source.pk)

@@ -420,7 +420,9 @@ def test_add_source_shows_field_level_errors(admin_client, world):
     assert Source.objects.count() == 1
 
 
-def test_edit_source_keeps_the_secret_when_left_blank(admin_client, world, queued):
+def test_edit_source_keeps_the_secret_when_left_blank(
+    admin_client, world, queued, django_capture_on_commit_callbacks
+):
     source = world["source"]
     url = reverse("collector:source_edit", args=[source.pk])
     html = admin_client.get(url).content.decode()
@@ -428,7 +430,8 @@ def test_edit_source_keeps_the_secret_when_left_blank(admin_client, world, queue
     assert "Leave blank to keep the current secret" in html
     secret_input = re.search(r'<input[^>]*name="client_secret"[^>]*>', html).group(0)
     assert "value=" not in secret_input
-    response = admin_client.post(url, source_post(name="Renamed", client_secret=""))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, source_post(name="Renamed", client_secret=""))
     assert response.status_code == 302
     source.refresh_from_db()
     assert source.name == "Renamed"

@@ -12,6 +12,7 @@ The client secret never leaves the server: it is always answered as ``********``
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.http import JsonResponse
 
 from collector import services
@@ -129,14 +130,17 @@ def source_response(request, source: Source):
     return entity_response(request, "source", source_json(source), source_etag(source))
 
 
-def get_source(collector_id: int, source_id: int) -> Source:
-    """The source of the URL ids, or 404 naming the collector or source that does not exist."""
+def get_source(collector_id: int, source_id: int, *, lock: bool = False) -> Source:
+    """The source of the URL ids, or 404 naming the collector or source that does not exist.
+
+    ``lock`` holds the row until the caller's transaction ends (PostgreSQL; SQLite's IMMEDIATE
+    transactions serialise writers anyway).
+    """
     check_id(collector_id, "Collector")
     check_id(source_id, "Source")
+    query = Source.objects.select_for_update(of=("self",)) if lock else Source.objects
     source = (
-        Source.objects.select_related("collector")
-        .filter(pk=source_id, collector_id=collector_id)
-        .first()
+        query.select_related("collector").filter(pk=source_id, collector_id=collector_id).first()
     )
     if source is None:
         get_collector(collector_id)
@@ -281,7 +285,13 @@ def get_source_view(request, collector_id: int, source_id: int):
 
 
 def update_source(request, body, collector_id: int, source_id: int):
-    source = get_source(collector_id, source_id)
+    # Locked from the ETag check to the write, so two PUTs of the same version cannot both win.
+    with transaction.atomic():
+        return _update_source(request, body, collector_id, source_id)
+
+
+def _update_source(request, body, collector_id: int, source_id: int):
+    source = get_source(collector_id, source_id, lock=True)
     require_if_match(request, source_etag(source), "source")
     _not_stopping(source)
     obj = _source_member(body, UPDATE_INVALID)

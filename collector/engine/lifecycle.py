@@ -126,10 +126,15 @@ def reset_to_pending(source_id: int, *, reason: str) -> None:
             **CLEAR_STREAK,
         )
         Tenant.objects.filter(source_id=source_id).update(next_poll_at=moment, **CLEAR_STREAK)
-    # A running worker notices the new config_version at its next page boundary and re-kicks on
-    # release; if none runs, this kick starts the new run.
-    if not Source.objects.filter(pk=source_id, claimed_at__isnull=False).exists():
-        kick(source_id)
+
+    def start_unless_running():
+        # A running worker notices the new config_version at its next page boundary and re-kicks
+        # on release; if none runs, this kick starts the new run.
+        if not Source.objects.filter(pk=source_id, claimed_at__isnull=False).exists():
+            kick(source_id)
+
+    # After commit, so that a caller's enclosing transaction (an API PUT) is visible to the run.
+    transaction.on_commit(start_unless_running)
 
 
 def pause(source_id: int) -> None:
