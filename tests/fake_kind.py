@@ -53,6 +53,8 @@ class FakeSession(KindSession):
 
 class FakeKind(SourceKind):
     name = "Fake Kind"
+    siem_vendor = "Sophos"
+    siem_product = "Sophos Central"
     streams = ("Alerts", "Events")
 
     def __init__(self):
@@ -64,6 +66,15 @@ class FakeKind(SourceKind):
         self.before_page: dict = {}
         self.gaps: dict = {}
         self.calls: list = []
+
+    @property
+    def form_class(self):
+        from collector.kinds.sophos_central.forms import SophosCentralSourceForm
+
+        return SophosCentralSourceForm
+
+    def api_config(self, source):
+        return dict(source.config)
 
     def open(self, *, config, secret):
         assert secret == "s3cret-value-XYZ"

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from collector import engine, services
 from collector.choices import SYSTEM_EVENTS_INDEX, Severity, SourceState
-from collector.forms import SophosCentralSourceForm
+from collector.kinds.sophos_central.forms import SophosCentralSourceForm
 from collector.models import (
     CollectionRun,
     DroppedField,

@@ -10,8 +10,6 @@ The client secret never leaves the server: it is always answered as ``********``
 ``********`` (or no ``clientSecret`` at all) in a PUT keeps the stored one.
 """
 
-from dataclasses import dataclass
-
 from django.db import transaction
 from django.http import JsonResponse
 
@@ -38,8 +36,9 @@ from collector.api.common import (
 )
 from collector.choices import SourceState
 from collector.crypto import MASK
-from collector.forms import SOURCE_FORMS, source_form_class
-from collector.kinds import get_kind
+from collector.forms import source_form_class
+from collector.kinds import all_kinds, get_kind
+from collector.kinds.base import TEXT, TEXT_LIST, ConfigKey
 from collector.models import Source
 
 API_VERSION = "v1"
@@ -50,32 +49,22 @@ DUPLICATE = "DuplicateResourceName"
 EMPTY_TYPE = "EmptySourceType"
 INVALID_TYPE = "InvalidSourceType"
 
-TEXT, TEXT_LIST, INTEGER = "text", "text list", "integer"
 
-
-@dataclass(frozen=True)
-class ConfigKey:
-    """One key of a kind's JSON config: the form field it feeds and the JSON type it must have."""
-
-    form_field: str
-    json_type: str
-
-
-# The keys every kind shares, then each kind's own, in the seed's order.
+# The keys every kind shares; each kind adds its own (collector.kinds.base.SourceKind).
 COMMON_KEYS = {
     "name": ConfigKey("name", TEXT),
     "description": ConfigKey("description", TEXT),
     "category": ConfigKey("category", TEXT),
 }
-KIND_KEYS: dict[str, dict[str, ConfigKey]] = {
-    "Sophos Central": {
-        "clientId": ConfigKey("client_id", TEXT),
-        "clientSecret": ConfigKey("client_secret", TEXT),
-        "supported_apis": ConfigKey("supported_apis", TEXT_LIST),
-        "pollingInterval": ConfigKey("polling_interval", INTEGER),
-    }
-}
-SECRET_KEY = "clientSecret"
+
+
+def kind_keys(kind: str) -> dict[str, ConfigKey]:
+    try:
+        return get_kind(kind).config_keys
+    except LookupError:
+        return {}
+
+
 # Keys a GET answers with that a round trip sends back; accepted and ignored (``id`` must match).
 READ_ONLY_SOURCE_KEYS = ("id", "state")
 
@@ -89,15 +78,10 @@ def source_config(source: Source) -> dict:
         "category": source.category,
         "fields": {**(source.fields or {}), "_siemForward": source.forward_to_siem},
     }
-    if source.kind in KIND_KEYS:
-        config.update(
-            clientId=source.client_id,
-            clientSecret=MASK,
-            supported_apis=source.supported_apis,
-            pollingInterval=source.polling_interval,
-        )
-    else:
-        # A kind without an API mapping yet still shows its stored (non-secret) configuration.
+    try:
+        config.update(get_kind(source.kind).api_config(source))
+    except LookupError:
+        # A source of a kind no longer installed still shows its stored (non-secret) config.
         config.update(source.config or {}, pollingInterval=source.polling_interval)
     return config
 
@@ -173,7 +157,7 @@ def _source_member(body: dict, code: str) -> dict:
 def _kind_of(obj: dict, code: str) -> str:
     """The kind named by ``schemaRef.type`` (EmptySourceType / InvalidSourceType otherwise)."""
     expect_keys(obj, ("schemaRef", "sourceType", "config", *READ_ONLY_SOURCE_KEYS), "source", code)
-    known = ", ".join(sorted(SOURCE_FORMS))
+    known = ", ".join(kind.name for kind in all_kinds())
     ref = obj.get("schemaRef")
     if ref is None:
         raise bad_request(f'source.schemaRef is required, e.g. {{"type": "{known}"}}.', EMPTY_TYPE)
@@ -185,7 +169,6 @@ def _kind_of(obj: dict, code: str) -> str:
         raise bad_request("source.schemaRef.type must be a string.", INVALID_TYPE)
     try:
         get_kind(kind)
-        source_form_class(kind)
     except LookupError:
         raise bad_request(
             f"source.schemaRef.type {kind!r} is not a known source type; known: {known}.",
@@ -218,7 +201,7 @@ def _typed(config: dict, key: str, spec: ConfigKey, code: str):
 def _form_data(obj: dict, kind: str, code: str) -> tuple[dict, dict]:
     """The form's data dict from a ``source`` object, and the JSON config it came from."""
     config = expect_object(obj.get("config"), "source.config", code)
-    keys = {**COMMON_KEYS, **KIND_KEYS.get(kind, {})}
+    keys = {**COMMON_KEYS, **kind_keys(kind)}
     expect_keys(config, (*keys, "fields"), "source.config", code)
     data = {spec.form_field: _typed(config, key, spec, code) for key, spec in keys.items()}
     # The form moves fields._siemForward onto forward_to_siem; without it the box is unticked.
@@ -228,7 +211,7 @@ def _form_data(obj: dict, kind: str, code: str) -> tuple[dict, dict]:
 
 
 def _form_names(kind: str) -> dict[str, str]:
-    names = {spec.form_field: key for key, spec in KIND_KEYS.get(kind, {}).items()}
+    names = {spec.form_field: key for key, spec in kind_keys(kind).items()}
     names["forward_to_siem"] = "fields._siemForward"
     return names
 
@@ -237,9 +220,11 @@ def _validate(form, kind: str, config: dict, code: str) -> None:
     if form.is_valid():
         return
     message = form_message(form, _form_names(kind), "source.config")
-    if "client_secret" in form.errors and config.get(SECRET_KEY) == MASK:
+    secret_key = get_kind(kind).secret_key
+    secret_field = kind_keys(kind)[secret_key].form_field if secret_key else None
+    if secret_field in form.errors and config.get(secret_key) == MASK:
         message += (
-            f" A download shows {SECRET_KEY} as {MASK}; put the real secret in before importing."
+            f" A download shows {secret_key} as {MASK}; put the real secret in before importing."
         )
     if form_error_codes(form, "name") & {"duplicate", "unique"}:
         raise bad_request(message, DUPLICATE)

@@ -33,9 +33,6 @@ from collector.models import (
 log = logging.getLogger(__name__)
 
 
-SIEM_FIELDS = {"_siemVendor": "Sophos", "_siemProduct": "Sophos Central", "_siemFormat": "JSON"}
-
-
 @dataclass
 class Gate:
     """Metadata applied to every item of a run, computed once per run (design section 6)."""
@@ -63,7 +60,14 @@ def build_gate(source: Source) -> Gate:
             dropped.append(name)
     if source.forward_to_siem:
         applied["_siemForward"] = "true"
-        applied.update(SIEM_FIELDS)
+        kind = get_kind(source.kind)
+        applied.update(
+            {
+                "_siemVendor": kind.siem_vendor,
+                "_siemProduct": kind.siem_product,
+                "_siemFormat": "JSON",
+            }
+        )
     return Gate(
         fields_json=json.dumps(applied, separators=(",", ":")),
         dropped=dropped,

@@ -108,8 +108,41 @@ class KindSession(ABC):
         self.close()
 
 
+TEXT, TEXT_LIST, INTEGER = "text", "text list", "integer"
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of a kind's JSON config in the API: the form field it feeds and its JSON type."""
+
+    form_field: str
+    json_type: str
+
+
 class SourceKind(ABC):
-    """A registered kind of source (``Source.kind`` holds its ``name``)."""
+    """A registered kind of source (``Source.kind`` holds its ``name``).
+
+    Besides collecting, a kind declares how it is configured: ``form_class`` (validates the Add
+    Source page and the API alike), ``config_keys`` (the API's config keys beyond name,
+    description, category and fields, in the documented order) and ``secret_key`` (the one shown
+    as ``********``).
+    """
+
+    config_keys: dict[str, ConfigKey] = {}
+    secret_key: str = ""
+    # _siemVendor and _siemProduct of items forwarded to SIEM.
+    siem_vendor: str = ""
+    siem_product: str = ""
+    siem_event_id_source: str = ""  # where _siemEventID comes from, in words for the form
+
+    @property
+    @abstractmethod
+    def form_class(self) -> type:
+        """The form class (a collector.forms.SourceForm) of this kind."""
+
+    @abstractmethod
+    def api_config(self, source) -> dict[str, Any]:
+        """The kind's own keys of a source's API ``config``, the secret as ``********``."""
 
     name: str = ""
     streams: tuple[str, ...] = ()

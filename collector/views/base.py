@@ -15,7 +15,6 @@ from collector.models import IngestBucket
 
 PAGE_SIZE = 50
 BUCKET = dt.timedelta(minutes=5)
-FALLBACK_TILE_ICONS = {"Sophos Central": "collector/img/sophos-central-tile.svg"}
 
 
 def paginate(request, queryset, per_page: int = PAGE_SIZE):
@@ -48,10 +47,10 @@ def kind_by_slug(slug: str):
 
 
 def kind_icon(kind) -> str:
-    """Static path of a kind's tile icon; ours when the kind's own file is not there."""
+    """Static path of a kind's tile icon; a generic one when the kind has none."""
     if kind.icon and finders.find(kind.icon):
         return kind.icon
-    return FALLBACK_TILE_ICONS.get(kind.name, "collector/img/source-tile.svg")
+    return "collector/img/source-tile.svg"
 
 
 def kind_tiles() -> list[dict]:

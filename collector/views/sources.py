@@ -68,10 +68,10 @@ def _form_context(form, collector, kind, source=None) -> dict:
         "kind_slug": kind_slug(kind),
         "source": source,
         "siem_fields": [
-            ("_siemVendor", "Sophos"),
-            ("_siemProduct", "Sophos Central"),
+            ("_siemVendor", kind.siem_vendor),
+            ("_siemProduct", kind.siem_product),
             ("_siemFormat", "JSON"),
-            ("_siemEventID", "the alert category or the event group"),
+            ("_siemEventID", kind.siem_event_id_source),
         ],
     }
 

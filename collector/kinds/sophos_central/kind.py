@@ -6,7 +6,15 @@ import time
 from typing import Any
 
 from collector.errors import CollectionError
-from collector.kinds.base import ConnectionReport, ItemMeta, SourceKind
+from collector.kinds.base import (
+    INTEGER,
+    TEXT,
+    TEXT_LIST,
+    ConfigKey,
+    ConnectionReport,
+    ItemMeta,
+    SourceKind,
+)
 from collector.kinds.sophos_central import classify
 from collector.kinds.sophos_central.client import SophosSession
 from collector.kinds.sophos_central.mapping import map_item
@@ -43,6 +51,34 @@ class SophosCentralKind(SourceKind):
         "API credential."
     )
     icon = "collector/kinds/sophos-central.svg"
+    # The seed's JSON configuration keys, in its order.
+    config_keys = {
+        "clientId": ConfigKey("client_id", TEXT),
+        "clientSecret": ConfigKey("client_secret", TEXT),
+        "supported_apis": ConfigKey("supported_apis", TEXT_LIST),
+        "pollingInterval": ConfigKey("polling_interval", INTEGER),
+    }
+    secret_key = "clientSecret"
+    siem_vendor = "Sophos"
+    siem_product = "Sophos Central"
+    siem_event_id_source = "the alert category or the event group"
+
+    @property
+    def form_class(self):
+        # Imported when first needed: forms import models, which the registry must not at startup.
+        from collector.kinds.sophos_central.forms import SophosCentralSourceForm
+
+        return SophosCentralSourceForm
+
+    def api_config(self, source) -> dict[str, Any]:
+        from collector.crypto import MASK
+
+        return {
+            "clientId": source.client_id,
+            "clientSecret": MASK,
+            "supported_apis": source.supported_apis,
+            "pollingInterval": source.polling_interval,
+        }
 
     def open(self, *, config: dict[str, Any], secret: str, **options: Any) -> SophosSession:
         """A session for one run. ``config`` uses the API's key names (``clientId``,
