@@ -98,6 +98,16 @@ def make_source(db, make_collector):
     return make
 
 
+@pytest.fixture
+def queued(monkeypatch):
+    """Tasks the code asked for, as ``(function path, *args)``; nothing reaches a broker."""
+    from collector.engine import lifecycle
+
+    calls = []
+    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: calls.append((func, *args)))
+    return calls
+
+
 # --- a real django-q2 cluster -----------------------------------------------------------------
 class Cluster:
     """A `manage.py qcluster` child process using the test database."""

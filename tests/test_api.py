@@ -1,7 +1,7 @@
 """The JSON API (sumo-api.md): conventions, collectors, sources, fields and health events.
 
 Every call goes through the real URL routing with an access key (or a session where that is the
-point). ``collector.engine.enqueue`` is replaced by a recorder, so no broker is needed and a test
+point). ``collector.engine.lifecycle.enqueue`` is replaced by a recorder, so no broker is needed and a test
 can see which runs were requested.
 """
 
@@ -19,7 +19,6 @@ from collector import engine
 from collector.auth import create_access_key, revoke_access_key
 from collector.choices import SourceState
 from collector.crypto import MASK
-from collector.engine import lifecycle
 from collector.models import Collector, DroppedField, Field, HealthEvent, Source
 from collector.validators import BUILTIN_FIELDS, MAX_CUSTOM_FIELDS
 
@@ -116,17 +115,9 @@ def seed_source(**config) -> dict:
 
 # --- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The user fixtures hash a password each; PBKDF2 would make that most of this file's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def enqueued(monkeypatch):
-    """Tasks the code asked for, as ``(function path, *args)``; nothing reaches a broker."""
-    calls = []
-    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: calls.append((func, *args)))
-    return calls
+def enqueued(queued):
+    """Every API test runs without a broker; the tasks it asked for are in this list."""
+    return queued
 
 
 @pytest.fixture

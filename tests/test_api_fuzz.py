@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from collector.auth import create_access_key
 from collector.crypto import MASK
-from collector.engine import lifecycle
 from collector.models import Collector
 from tests.test_api import Api, basic
 
@@ -155,9 +154,8 @@ targeted = st.one_of(
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch, settings):
-    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: None)
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def no_broker(queued):
+    """Sources created by the fuzzer queue nothing."""
 
 
 @pytest.fixture

@@ -21,11 +21,6 @@ from tests.test_api import Api, basic, legacy_error
 URL = reverse("api:status")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def viewer_api(client, viewer_user):
     row, key = create_access_key(user=viewer_user)

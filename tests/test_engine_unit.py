@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from collector import engine, kinds
 from collector.choices import DATA_GAP_EVENT, SYSTEM_EVENTS_INDEX, ErrorType, Severity, SourceState
-from collector.engine import claims, lifecycle, runs
+from collector.engine import claims, runs
 from collector.errors import CollectionError
 from collector.kinds.base import DataGap, Identity, Tenant
 from collector.models import (
@@ -33,14 +33,6 @@ def fake(monkeypatch):
     # so they happen exactly there (prefetching has its own tests below).
     monkeypatch.setattr(runs, "prefetched", lambda pages: pages)
     return kind
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Record queued tasks instead of sending them to a broker."""
-    calls = []
-    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: calls.append((func, *args)))
-    return calls
 
 
 @pytest.fixture

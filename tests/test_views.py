@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from collector import engine
 from collector.choices import SYSTEM_EVENTS_INDEX, Severity, SourceState
-from collector.engine import lifecycle
 from collector.kinds.base import ConnectionReport, Identity, Tenant
 from collector.models import (
     AccessKey,
@@ -30,11 +29,8 @@ SECRET = "s3cret-value-XYZ"
 
 
 @pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    """No task reaches a broker in view tests; the calls are recorded instead."""
-    calls = []
-    monkeypatch.setattr(lifecycle, "enqueue", lambda func, *args: calls.append((func, *args)))
-    return calls
+def _no_broker(queued):
+    """No task reaches a broker in view tests; ``queued`` lists what was asked for."""
 
 
 @pytest.fixture

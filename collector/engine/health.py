@@ -187,9 +187,14 @@ def failure_details(error: CollectionError, verdict: Verdict) -> dict:
     return details
 
 
-def record_failure(unit, error: CollectionError, *, scope: str) -> Verdict:
-    """Update a unit's (Source or Tenant) streak and the matching health event."""
-    verdict = _decide(unit, error)
+def record_failure(
+    unit, error: CollectionError, *, scope: str, verdict: Verdict | None = None
+) -> Verdict:
+    """Update a unit's (Source or Tenant) streak and the matching health event.
+
+    The verdict (retry when, or halt) is decided from the streak unless the caller gives one.
+    """
+    verdict = verdict or _decide(unit, error)
     moment = now()
     type(unit).objects.filter(pk=unit.pk).update(
         error_type=error.error_type.value,

@@ -21,7 +21,6 @@ from collector.crypto import DecryptionError
 from collector.engine.claims import RunStopped, claim, now, release
 from collector.engine.health import (
     Verdict,
-    failure_details,
     first_party,
     open_event,
     record_failure,
@@ -420,27 +419,9 @@ def _tenant_failed(tenant: Tenant, error: CollectionError) -> dt.datetime | None
 def _tenant_refused(tenant: Tenant, error: CollectionError, scope: str) -> Verdict:
     """One tenant refusing us (e.g. partner assistance off) is a lasting condition of that tenant,
     not of the credential: warn, and look again at the next regular poll."""
-    moment = now()
-    attempts = tenant.failure_count + 1
-    retry_at = moment + dt.timedelta(seconds=tenant.source.polling_interval)
-    Tenant.objects.filter(pk=tenant.pk).update(
-        error_type=error.error_type.value,
-        failure_count=attempts,
-        streak_started_at=tenant.streak_started_at or moment,
-        next_attempt_at=retry_at,
-        last_error=error.message[:2000],
-        next_poll_at=retry_at,
-    )
-    verdict = Verdict(False, Severity.WARNING, retry_at, attempts)
-    open_event(
-        tenant.source,
-        event_name=error.error_type.event_name,
-        severity=Severity.WARNING,
-        details=failure_details(error, verdict),
-        scope=scope,
-        error_type=error.error_type.value,
-    )
-    return verdict
+    retry_at = now() + dt.timedelta(seconds=tenant.source.polling_interval)
+    verdict = Verdict(False, Severity.WARNING, retry_at, tenant.failure_count + 1)
+    return record_failure(tenant, error, scope=scope, verdict=verdict)
 
 
 def dispatch() -> dict:
