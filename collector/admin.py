@@ -1,7 +1,14 @@
-"""Django admin for every model: secrets masked, collected data and health events read-only."""
+"""Django admin for every model: secrets masked, and never a second write path.
 
-from django import forms
+What the product's services own (collectors, sources and their config and secrets, access keys,
+the Fields schema's names) is read-only here, with a link to the product's own page, where the
+same form and service as the UI and the API validate it and tell a running worker. Collected data
+and health events are read-only records.
+"""
+
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from collector.crypto import MASK
 from collector.models import (
@@ -30,33 +37,38 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ProductOwnedAdmin(ReadOnlyAdmin):
+    """Rows a product service owns: shown here, changed (and deleted) only on the product's page,
+    which ``product_link`` opens."""
+
+    product_url_name = ""
+    readonly_fields = ("product_link",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may change the row in the product may look at it here.
+        opts = self.opts
+        return super().has_view_permission(request, obj) or request.user.has_perm(
+            f"{opts.app_label}.change_{opts.model_name}"
+        )
+
+    def product_url(self, obj) -> str:
+        return reverse(self.product_url_name, args=[obj.pk]) if obj.pk else ""
+
+    @admin.display(description="Change it in Sumo Sources")
+    def product_link(self, obj):
+        url = self.product_url(obj)
+        return format_html('<a href="{}">Open the product page</a>', url) if url else "-"
+
+
 @admin.register(Collector)
-class CollectorAdmin(admin.ModelAdmin):
-    list_display = ("name", "category", "time_zone", "created_at")
+class CollectorAdmin(ProductOwnedAdmin):
+    list_display = ("name", "category", "time_zone", "created_at", "product_link")
     search_fields = ("name", "description", "category")
     list_filter = ("time_zone",)
-
-
-class SourceAdminForm(forms.ModelForm):
-    """The secret is write-only here: blank keeps the stored value."""
-
-    new_client_secret = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave blank to keep the current secret.",
-    )
-
-    class Meta:
-        model = Source
-        exclude = ("secret_encrypted",)  # noqa: DJ006 - every column but the secret
-
-    def save(self, commit=True):
-        source = super().save(commit=False)
-        if self.cleaned_data.get("new_client_secret"):
-            source.set_secret(self.cleaned_data["new_client_secret"])
-        if commit:
-            source.save()
-        return source
+    product_url_name = "collector:collector_edit"
 
 
 class TenantInline(admin.TabularInline):
@@ -68,8 +80,7 @@ class TenantInline(admin.TabularInline):
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
-    form = SourceAdminForm
+class SourceAdmin(ProductOwnedAdmin):
     list_display = (
         "name",
         "collector",
@@ -78,12 +89,27 @@ class SourceAdmin(admin.ModelAdmin):
         "paused",
         "polling_interval",
         "last_success_at",
+        "product_link",
     )
+    product_url_name = "collector:source_detail"
     list_filter = ("state", "paused", "kind", "forward_to_siem", "collector")
     search_fields = ("name", "category", "description", "collector__name")
     list_select_related = ("collector",)
     readonly_fields = (
+        "product_link",
+        "collector",
+        "kind",
+        "name",
+        "description",
+        "category",
+        "fields",
+        "forward_to_siem",
+        "config",
+        "polling_interval",
         "secret_display",
+        "paused",
+        "fans_out",
+        "next_poll_at",
         "state",
         "state_detail",
         "state_changed_at",
@@ -103,10 +129,10 @@ class SourceAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    exclude = ("claim_token",)
+    exclude = ("claim_token", "secret_encrypted", "created_by")
     inlines = [TenantInline]
 
-    @admin.display(description="Client secret")
+    @admin.display(description="Secret")
     def secret_display(self, obj):
         return MASK if obj.has_secret else "(none)"
 
@@ -170,11 +196,14 @@ class IngestBucketAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Field)
-class FieldAdmin(admin.ModelAdmin):
-    list_display = ("name", "field_id", "data_type", "enabled", "created_at")
+class FieldAdmin(ProductOwnedAdmin):
+    list_display = ("name", "field_id", "data_type", "enabled", "created_at", "product_link")
     list_filter = ("enabled",)
     search_fields = ("name",)
-    readonly_fields = ("field_id", "data_type", "created_at")
+    readonly_fields = ("name", "field_id", "data_type", "enabled", "created_at", "product_link")
+
+    def product_url(self, obj) -> str:
+        return reverse("collector:fields")
 
 
 @admin.register(DroppedField)
@@ -218,17 +247,28 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AccessKey)
-class AccessKeyAdmin(admin.ModelAdmin):
+class AccessKeyAdmin(ProductOwnedAdmin):
+    """Keys are created where the plain key can be shown once (the Access keys page or
+    ``manage.py create_access_key``) and revoked there; their owner, digest and revocation
+    are never editable, so no key can be moved to another user or brought back."""
+
     list_display = ("access_id", "label", "user", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("access_id", "label", "user__username")
-    readonly_fields = ("access_id", "key_digest_display", "created_at", "last_used_at")
+    readonly_fields = (
+        "access_id",
+        "label",
+        "user",
+        "key_digest_display",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "product_link",
+    )
     exclude = ("key_digest",)
 
-    def has_add_permission(self, request):
-        # Keys are created where the plain key can be shown once: the Access keys page or
-        # `manage.py create_access_key`.
-        return False
+    def product_url(self, obj) -> str:
+        return reverse("collector:access_keys")
 
     @admin.display(description="Key")
     def key_digest_display(self, obj):

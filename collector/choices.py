@@ -101,12 +101,6 @@ class Severity(models.TextChoices):
     ERROR = "Error"
 
 
-class Stream(models.TextChoices):
-    ALERTS = "Alerts"
-    EVENTS = "Events"
-
-
 # Health event names that are not error types.
 DATA_GAP_EVENT = "DataGapWarning"
-TENANT_ACCESS_EVENT = "TenantAccessWarning"
 SYSTEM_EVENTS_INDEX = "sumologic_system_events"

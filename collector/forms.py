@@ -7,8 +7,10 @@ validates with these classes, so a rule written here holds everywhere.
 import json
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from collector.crypto import MASK
 from collector.models import Collector, Field, Source
 from collector.validators import (
     MAX_FIELDS_PER_RESOURCE,
@@ -103,7 +105,18 @@ class CollectorForm(forms.ModelForm):
 
 
 class SourceForm(forms.ModelForm):
-    """The fields every source kind shares, in the order of the seed's form."""
+    """The fields every source kind shares, in the order of the seed's form.
+
+    The form protocol a kind's form (a subclass) follows:
+
+    * ``kind_name``: the registered kind it belongs to.
+    * ``fieldsets``: the kind's own fields as titled groups (collector.kinds.base.Fieldset), in
+      page order; ``polling_interval`` may be placed in one, else it comes last.
+    * ``secret_field``: the name of its secret field ("" for none). The base form renders it
+      empty, keeps the stored secret when it is left blank (or sent as ``********``), and
+      requires it on a new source.
+    * ``kind_config()``: the non-secret configuration stored in ``Source.config``.
+    """
 
     fields = FieldsMapField(
         required=False,
@@ -115,6 +128,19 @@ class SourceForm(forms.ModelForm):
         initial=True,
         label="Automatically add or enable nonexistent fields in the Fields schema on save",
     )
+    polling_interval = forms.IntegerField(
+        label="Polling Interval (seconds)",
+        initial=settings.POLLING_INTERVAL_DEFAULT,
+        min_value=settings.POLLING_INTERVAL_MIN,
+        max_value=settings.POLLING_INTERVAL_MAX,
+        required=False,
+        help_text="How often the source checks for new data; "
+        f"{settings.POLLING_INTERVAL_DEFAULT} seconds by default.",
+    )
+
+    kind_name = ""
+    secret_field = ""
+    fieldsets: tuple = ()
 
     class Meta:
         model = Source
@@ -130,6 +156,14 @@ class SourceForm(forms.ModelForm):
     def __init__(self, *args, collector: Collector, **kwargs):
         self.collector = collector
         super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["polling_interval"].initial = self.instance.polling_interval
+        secret = self.fields.get(self.secret_field)
+        if secret is not None:
+            if self.instance.has_secret:
+                secret.help_text = "Leave blank to keep the current secret."
+            else:
+                secret.required = True
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -144,6 +178,10 @@ class SourceForm(forms.ModelForm):
             )
         return name
 
+    def clean_polling_interval(self):
+        value = self.cleaned_data.get("polling_interval")
+        return settings.POLLING_INTERVAL_DEFAULT if value is None else value
+
     def clean(self):
         cleaned = super().clean()
         fields = dict(cleaned.get("fields") or {})
@@ -151,7 +189,54 @@ class SourceForm(forms.ModelForm):
         if "_siemForward" in fields:
             cleaned["forward_to_siem"] = str(fields.pop("_siemForward")).lower() == "true"
         cleaned["fields"] = fields
+        if self.secret_field in self.fields:
+            secret = cleaned.get(self.secret_field) or ""
+            if secret == MASK:
+                secret = ""
+            cleaned[self.secret_field] = secret
+            if not secret and not self.instance.has_secret and self.secret_field not in self.errors:
+                label = self.fields[self.secret_field].label
+                self.add_error(
+                    self.secret_field, ValidationError(f"A {label} is required.", code="required")
+                )
         return cleaned
+
+    def kind_config(self) -> dict:
+        """The non-secret configuration stored in ``Source.config``; kinds override it."""
+        return {}
+
+    def new_secret(self) -> str:
+        """The secret to store, or "" to keep the stored one."""
+        if not self.secret_field or not hasattr(self, "cleaned_data"):
+            return ""
+        return self.cleaned_data.get(self.secret_field) or ""
+
+    def kind_field_groups(self) -> list[dict]:
+        """The kind's fieldsets with their bound fields, for the template; the polling interval
+        comes last unless a fieldset places it."""
+        placed = {name for fieldset in self.fieldsets for name in fieldset.fields}
+        groups = [
+            {
+                "title": fieldset.title,
+                "fields": [self[name] for name in fieldset.fields if name in self.fields],
+                "test_connection": fieldset.test_connection,
+            }
+            for fieldset in self.fieldsets
+        ]
+        if "polling_interval" not in placed:
+            groups.append(
+                {
+                    "title": "Collection",
+                    "fields": [self["polling_interval"]],
+                    "test_connection": False,
+                }
+            )
+        return groups
+
+    @classmethod
+    def common_field_names(cls) -> set[str]:
+        """Fields every kind shares: a Test connection ignores their errors."""
+        return set(SourceForm.base_fields)
 
 
 def source_form_class(kind: str) -> type[SourceForm]:

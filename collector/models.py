@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from collector.choices import ErrorType, Severity, SourceState, Stream
+from collector.choices import ErrorType, Severity, SourceState
 from collector.validators import (
     validate_field_name,
     validate_fields_map,
@@ -44,21 +44,74 @@ class Collector(models.Model):
         return self.name
 
 
-class Source(models.Model):
-    """A source of one kind (``Sophos Central``) on a collector, with its lifecycle facts.
+class ClaimedWorkQuerySet(models.QuerySet):
+    def runnable(self):
+        """Rows a task may work on now (whether or not they are due)."""
+        return self.filter(self.model.runnable_q())
 
-    The client secret is stored encrypted in ``secret_encrypted`` (see collector.crypto); use
+    def due(self, moment):
+        """Runnable rows whose next poll has come."""
+        return self.runnable().filter(next_poll_at__lte=moment)
+
+
+class ClaimedWork(models.Model):
+    """A unit of work of the engine: claimed by compare-and-swap, scheduled, with a retry streak.
+
+    Sources and tenants (and later destinations) are units of work; the engine claims, schedules
+    and retries them all the same way (collector.engine.claims and .health). Each concrete model
+    says once, in :meth:`runnable_q`, when a task may work on it.
+    """
+
+    # Scheduling and claims (compare-and-swap; see collector.engine.claims).
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+
+    # The retry streak of this unit's failures.
+    error_type = models.CharField(max_length=32, choices=ErrorType.choices, blank=True)
+    failure_count = models.PositiveIntegerField(default=0)
+    streak_started_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set when retries stopped (a config error, or the give-up time passed); cleared by an edit or a
+    # restart. A halted unit is never dispatched.
+    halted_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ClaimedWorkQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def runnable_q(cls) -> models.Q:
+        raise NotImplementedError
+
+
+def source_runnable_q(prefix: str = "") -> models.Q:
+    """When a source may run: not paused, not halted, not being deleted. Written once, and used
+    with ``prefix="source__"`` for the work that belongs to a source."""
+    return models.Q(**{f"{prefix}paused": False, f"{prefix}halted_at__isnull": True}) & ~models.Q(
+        **{f"{prefix}state": SourceState.STOPPING}
+    )
+
+
+class Source(ClaimedWork):
+    """A source of one registered kind (collector.kinds) on a collector, with its lifecycle facts.
+
+    The secret is stored encrypted in ``secret_encrypted`` (see collector.crypto); use
     :meth:`set_secret` and :meth:`get_secret`, never the column.
     """
 
     collector = models.ForeignKey(Collector, on_delete=models.CASCADE, related_name="sources")
-    kind = models.CharField(max_length=64, default="Sophos Central")
+    kind = models.CharField(max_length=64)
     name = models.CharField(max_length=128)
     description = models.CharField(max_length=1024, blank=True)
     category = models.CharField(max_length=1024, blank=True)
     fields = models.JSONField(default=dict, blank=True, validators=[validate_fields_map])
     forward_to_siem = models.BooleanField(default=False)
-    # Non-secret, kind-specific configuration in the API's key names (clientId, supported_apis, ...).
+    # Non-secret, kind-specific configuration in the API's key names (the kind's config_keys).
     config = models.JSONField(default=dict, blank=True)
     secret_encrypted = models.TextField(blank=True, editable=False)
     polling_interval = models.PositiveIntegerField(
@@ -81,27 +134,12 @@ class Source(models.Model):
     # when the configuration it loaded is no longer the current one.
     config_version = models.PositiveIntegerField(default=1)
 
-    # Scheduling and claims (compare-and-swap; see collector.engine).
-    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-
-    # Identity found by the last authentication.
+    # Identity found by the last authentication (``identity_type`` in the kind's own words).
     identity_type = models.CharField(max_length=16, blank=True)
     identity_id = models.CharField(max_length=64, blank=True)
     region = models.CharField(max_length=32, blank=True)
-
-    # Retry streak of source-wide failures (authentication, discovery).
-    error_type = models.CharField(max_length=32, choices=ErrorType.choices, blank=True)
-    failure_count = models.PositiveIntegerField(default=0)
-    streak_started_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # Set when retries stopped (a config error, or the give-up time passed); cleared by an edit or a
-    # restart. A halted source is never dispatched.
-    halted_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
+    # Whether each tenant runs as a task of its own (collector.kinds.base.Identity.fans_out).
+    fans_out = models.BooleanField(default=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -146,12 +184,18 @@ class Source(models.Model):
         return self.category or (self.collector.category if self.collector_id else "")
 
     @property
-    def supported_apis(self) -> list[str]:
-        return list(self.config.get("supported_apis") or [])
+    def streams(self) -> tuple[str, ...]:
+        """The streams this source collects, as its kind reads them from its config."""
+        from collector.kinds import get_kind
 
-    @property
-    def client_id(self) -> str:
-        return self.config.get("clientId", "")
+        try:
+            return get_kind(self.kind).source_streams(self.config or {})
+        except LookupError:
+            return ()
+
+    @classmethod
+    def runnable_q(cls) -> models.Q:
+        return source_runnable_q()
 
 
 class SourceTransition(models.Model):
@@ -170,12 +214,12 @@ class SourceTransition(models.Model):
         return f"{self.source_id}: {self.from_state or '-'} -> {self.to_state} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
-class Tenant(models.Model):
-    """A vendor tenant a source collects from: the unit of work of one collection task.
+class Tenant(ClaimedWork):
+    """A vendor tenant a source collects from.
 
-    A tenant credential has one; partner and organization credentials have one per managed tenant.
-    Claims and the retry streak of tenant-level failures live here, so one failing tenant never
-    holds up the others.
+    Every source has at least one. When the source's credential fans out (``Source.fans_out``),
+    each tenant is a unit of work of its own: claims and the retry streak of tenant-level
+    failures live here, so one failing tenant never holds up the others.
     """
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="tenants")
@@ -184,19 +228,6 @@ class Tenant(models.Model):
     api_host = models.CharField(max_length=255)
     region = models.CharField(max_length=32, blank=True)
     active = models.BooleanField(default=True, help_text="Still listed by the vendor.")
-
-    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-
-    error_type = models.CharField(max_length=32, choices=ErrorType.choices, blank=True)
-    failure_count = models.PositiveIntegerField(default=0)
-    streak_started_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    halted_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["source", "name", "tenant_id"]
@@ -207,12 +238,19 @@ class Tenant(models.Model):
     def __str__(self):
         return self.name or self.tenant_id
 
+    @classmethod
+    def runnable_q(cls) -> models.Q:
+        """A tenant runs on its own only for a fanning-out source that may itself run."""
+        return models.Q(
+            active=True, halted_at__isnull=True, source__fans_out=True
+        ) & source_runnable_q("source__")
+
 
 class Checkpoint(models.Model):
     """Where a stream of one tenant of a source resumes; written with the page it follows."""
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="checkpoints")
-    stream = models.CharField(max_length=32, choices=Stream.choices)
+    stream = models.CharField(max_length=32)
     tenant_id = models.CharField(max_length=64)
     position = models.JSONField(default=dict)
     # Newest message time stored so far: "how far behind" is now minus this.
@@ -376,10 +414,6 @@ class HealthEvent(models.Model):
     def __str__(self):
         return f"{self.event_name} on {self.resource_name} ({self.severity})"
 
-    @property
-    def is_open(self) -> bool:
-        return self.resolved_at is None
-
     def as_sumo(self, *, at=None) -> dict:
         """The Sumo Logic health event shape (sumo-api.md); ``eventTime`` is ``at`` or last seen."""
         moment = (at or self.last_seen).astimezone(datetime.UTC)
@@ -475,7 +509,3 @@ class AccessKey(models.Model):
 
     def __str__(self):
         return f"{self.access_id} ({self.user})"
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None

@@ -3,14 +3,21 @@
 Views and the API call these after validating with collector.forms; nothing here parses requests.
 """
 
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from collector import engine
 from collector.choices import SourceState
+from collector.crypto import DecryptionError
+from collector.kinds import get_kind
+from collector.kinds.base import ConnectionReport, ItemLine
 from collector.models import Collector, Field, Source
-from collector.validators import MAX_CUSTOM_FIELDS
+from collector.validators import MAX_CUSTOM_FIELDS, SETTABLE_BUILTIN_FIELDS, validate_field_name
 
 
 class ServiceError(Exception):
@@ -70,7 +77,7 @@ def _apply_source_form(source: Source, form) -> None:
     source.fields = cleaned.get("fields") or {}
     source.forward_to_siem = bool(cleaned.get("forward_to_siem"))
     source.config = form.kind_config()
-    source.polling_interval = cleaned["polling_interval"]
+    source.polling_interval = cleaned["polling_interval"]  # the base SourceForm's field
     secret = form.new_secret()
     if secret:
         source.set_secret(secret)
@@ -145,6 +152,105 @@ def resume_source(*, source: Source) -> Source:
 def delete_source(*, source: Source) -> None:
     """Asynchronous delete: the source goes to Stopping and disappears once no worker holds it."""
     engine.request_stop(source.pk)
+
+
+# --- test connection --------------------------------------------------------------------------
+TEST_DEADLINE_SECONDS = 10
+SHOWN_SAMPLES = 5
+
+
+@dataclass
+class ConnectionTest:
+    """What a Test connection found, for the page: form problems, or the kind's report."""
+
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    failure: str = ""
+    report: ConnectionReport | None = None
+    samples: list[tuple[ItemLine, dict]] = field(default_factory=list)
+
+    @property
+    def regions(self) -> list[str]:
+        identity = self.report.identity if self.report else None
+        if identity is None:
+            return []
+        return sorted({t.region for t in identity.tenants if t.region} | {identity.region} - {""})
+
+
+def test_connection(*, form, stored: Source | None = None) -> ConnectionTest:
+    """Try the credentials of a bound source form through its kind; nothing is saved.
+
+    Only the kind's own fields must be valid (a missing name does not stop a test). A blank
+    secret on an edit means the stored one, decrypted here and never sent back. Never raises.
+    """
+    form.is_valid()
+    common = form.common_field_names()
+    problems = {
+        form[name].label: errors
+        for name, errors in form.errors.items()
+        if name not in common and name != "__all__"
+    }
+    if problems:
+        return ConnectionTest(problems=problems)
+    secret = form.new_secret()
+    try:
+        if not secret and stored is not None:
+            secret = stored.get_secret().reveal()
+    except DecryptionError as exc:
+        return ConnectionTest(failure=f"{exc} Enter the secret again.")
+    kind = get_kind(form.kind_name)
+    try:
+        report = kind.test_connection(
+            config=form.kind_config(), secret=secret, deadline=TEST_DEADLINE_SECONDS
+        )
+    except Exception as exc:  # a kind must never raise here; if one does, say so
+        return ConnectionTest(failure=f"The connection test could not run ({type(exc).__name__}).")
+    samples = [(kind.describe_item(item), item) for item in report.samples[:SHOWN_SAMPLES]]
+    return ConnectionTest(report=report, samples=samples)
+
+
+# --- field checks -----------------------------------------------------------------------------
+MAX_CHECKED_FIELDS = 20
+
+
+def check_field_names(names) -> dict[str, dict[str, str]]:
+    """``{name: {"status", "message"}}`` for the live check icons of the fields widget.
+
+    Statuses: ``enabled``, ``builtin`` (green); ``missing``, ``disabled`` (orange: added or
+    enabled on save when asked); ``invalid``. One query, whatever the number of names.
+    """
+    names = [n.strip() for n in names if n and n.strip()][:MAX_CHECKED_FIELDS]
+    known = {
+        row["lname"]: row["enabled"]
+        for row in Field.objects.annotate(lname=Lower("name"))
+        .filter(lname__in=[n.lower() for n in names])
+        .values("lname", "enabled")
+    }
+    answer = {}
+    for name in names:
+        if name in SETTABLE_BUILTIN_FIELDS:
+            answer[name] = {"status": "builtin", "message": "A built-in field."}
+            continue
+        try:
+            validate_field_name(name)
+        except ValidationError as exc:
+            answer[name] = {"status": "invalid", "message": " ".join(exc.messages)}
+            continue
+        enabled = known.get(name.lower())
+        if enabled is None:
+            answer[name] = {
+                "status": "missing",
+                "message": "This field does not exist in the Fields schema; it will be dropped "
+                "unless it is added.",
+            }
+        elif not enabled:
+            answer[name] = {
+                "status": "disabled",
+                "message": "This field is disabled in the Fields schema; it will be dropped "
+                "unless it is enabled.",
+            }
+        else:
+            answer[name] = {"status": "enabled", "message": "Exists and is enabled."}
+    return answer
 
 
 # --- fields schema ----------------------------------------------------------------------------

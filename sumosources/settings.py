@@ -69,6 +69,13 @@ INSTALLED_APPS = [
     "collector",
 ]
 
+# Source kinds, by the dotted path of their class. Each kind's package is also installed as an
+# app, so that its own templates/ and static/ folders are found; nothing else names a kind.
+SOURCE_KINDS = env_list(
+    "SUMOSOURCES_SOURCE_KINDS", ["collector.kinds.sophos_central.SophosCentralKind"]
+)
+INSTALLED_APPS += [path.rpartition(".")[0] for path in SOURCE_KINDS]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -243,13 +250,6 @@ else:
 # --- product settings -------------------------------------------------------------------------
 ENCRYPTION_KEYS = env_list("SUMOSOURCES_ENCRYPTION_KEYS")
 ENCRYPTION_KEY_FILE = DATA_DIR / "encryption.keys"
-
-SOPHOS_TOKEN_URL = env_str(
-    "SUMOSOURCES_SOPHOS_TOKEN_URL", "https://id.sophos.com/api/v2/oauth2/token"
-)
-SOPHOS_API_URL = env_str("SUMOSOURCES_SOPHOS_API_URL", "https://api.central.sophos.com")
-SOPHOS_EXTRA_HOSTS = env_list("SUMOSOURCES_SOPHOS_EXTRA_HOSTS")
-SOPHOS_VERIFY_TLS = env_str("SUMOSOURCES_SOPHOS_VERIFY_TLS", "true")
 
 POLLING_INTERVAL_MIN = 60
 POLLING_INTERVAL_MAX = 86400

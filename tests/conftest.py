@@ -90,6 +90,7 @@ def make_source(db, make_collector):
             "clientId": kwargs.pop("client_id", "client-123"),
             "supported_apis": kwargs.pop("supported_apis", ["Alerts", "Events"]),
         }
+        kwargs.setdefault("kind", "Sophos Central")
         source = Source(collector=collector, name=name, config=config, **kwargs)
         source.set_secret(secret)
         source.save()

@@ -14,6 +14,7 @@ from collector.kinds.base import (
     KindSession,
     Page,
     SourceKind,
+    StreamSpec,
     Tenant,
 )
 
@@ -55,7 +56,7 @@ class FakeKind(SourceKind):
     name = "Fake Kind"
     siem_vendor = "Sophos"
     siem_product = "Sophos Central"
-    streams = ("Alerts", "Events")
+    streams = (StreamSpec("Alerts", "#d63384"), StreamSpec("Events", "#0d6efd"))
 
     def __init__(self):
         self.identity = Identity(id="t1", id_type="tenant", region="eu01",
@@ -69,9 +70,11 @@ class FakeKind(SourceKind):
 
     @property
     def form_class(self):
-        from collector.kinds.sophos_central.forms import SophosCentralSourceForm
+        raise NotImplementedError("the scripted kind is driven by tests, not forms")
 
-        return SophosCentralSourceForm
+    def source_streams(self, config):
+        chosen = config.get("supported_apis") or self.stream_names
+        return tuple(s for s in self.stream_names if s in chosen)
 
     def api_config(self, source):
         return dict(source.config)

@@ -45,11 +45,59 @@ def test_no_admin_page_shows_the_secret(admin_client, populated):
     assert Message.objects.exists()  # the health event wrote a log record page too
 
 
-def test_source_admin_keeps_secret_when_left_blank(admin_client, populated):
+def test_source_admin_is_read_only_and_links_to_the_product(admin_client, populated):
+    """Config, kind, collector and secret change only through the product's form and service."""
     source = populated
     url = reverse("admin:collector_source_change", args=[source.pk])
     html = admin_client.get(url).content.decode()
-    assert 'name="new_client_secret"' in html and "********" in html
+    assert reverse("collector:source_detail", args=[source.pk]) in html
+    assert "********" in html and 'name="config"' not in html and 'name="kind"' not in html
+    before = (source.config, source.kind, source.collector_id, source.secret_encrypted)
+    answer = admin_client.post(url, {"name": "Renamed", "kind": "Other", "config": "{}"})
+    assert answer.status_code == 403
+    source.refresh_from_db()
+    assert (source.config, source.kind, source.collector_id, source.secret_encrypted) == before
+    assert source.name == "East"
+    assert admin_client.post(reverse("admin:collector_source_delete", args=[source.pk]),
+                             {"post": "yes"}).status_code == 403  # fmt: skip
+
+
+@pytest.fixture
+def key_clerk(db):
+    """A staff user whose only permission is change_accesskey (the probe's escalation path)."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("clerk", password="clerk-pass-123", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="change_accesskey"))
+    return user
+
+
+def test_a_key_cannot_be_moved_to_another_user_or_unrevoked(client, key_clerk, admin_user):
+    from django.utils import timezone
+
+    from collector.models import AccessKey
+
+    key = auth.create_access_key(user=key_clerk, label="mine")[0]
+    AccessKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    client.force_login(key_clerk)
+    url = reverse("admin:collector_accesskey_change", args=[key.pk])
+    assert client.get(url).status_code == 200  # it may look at its keys
+    answer = client.post(url, {"user": admin_user.pk, "label": "mine", "revoked_at_0": "",
+                               "revoked_at_1": ""})  # fmt: skip
+    assert answer.status_code == 403
+    key.refresh_from_db()
+    assert key.user_id == key_clerk.pk and key.revoked_at is not None
+
+
+def test_schema_and_collectors_are_not_written_in_the_admin(admin_client, populated):
+    collector = populated.collector
+    url = reverse("admin:collector_collector_change", args=[collector.pk])
+    assert (
+        reverse("collector:collector_edit", args=[collector.pk])
+        in admin_client.get(url).content.decode()
+    )
+    assert admin_client.post(url, {"name": "X", "time_zone": "UTC"}).status_code == 403
+    assert admin_client.get(reverse("admin:collector_field_add")).status_code == 403
 
 
 def test_messages_and_health_events_are_read_only(admin_client, populated):

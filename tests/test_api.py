@@ -687,7 +687,7 @@ class TestSourceReadUpdate:
         source.refresh_from_db()
         assert source.get_secret().reveal() == SECRET
         assert source.description == "edited"
-        assert source.supported_apis == ["Alerts"]
+        assert source.config["supported_apis"] == ["Alerts"]
         assert (engine.RUN_SOURCE, source.pk) in enqueued
         assert response.json()["source"]["config"]["clientSecret"] == MASK
         # Without the key at all the secret is kept too.

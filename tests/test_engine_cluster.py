@@ -50,7 +50,7 @@ def edit_source(source, **changes):
         "category": source.category,
         "client_id": source.client_id,
         "client_secret": "",
-        "supported_apis": source.supported_apis,
+        "supported_apis": source.config["supported_apis"],
         "polling_interval": source.polling_interval,
         **changes,
     }

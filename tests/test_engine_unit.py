@@ -277,7 +277,7 @@ def test_a_lost_claim_writes_nothing(source, fake):
 
 def test_partner_tenants_are_isolated(source, fake, queued):
     tenants = tuple(Tenant(id=f"t{i}", name=f"Tenant {i}", api_host="https://x") for i in (1, 2, 3))
-    fake.identity = Identity(id="p1", id_type="partner", tenants=tenants)
+    fake.identity = Identity(id="p1", id_type="partner", tenants=tenants, fans_out=True)
     for tenant in tenants:
         fake.data[("Events", tenant.id)] = [[item(int(tenant.id[1:]) * 100)]]
     fake.errors[("Events", "t2")] = CollectionError(

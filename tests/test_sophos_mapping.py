@@ -34,8 +34,8 @@ def _seed():
 
 def test_kind_identity():
     assert kind.name == "Sophos Central"
-    assert kind.streams == ("Alerts", "Events")
-    assert kind.icon == "collector/kinds/sophos-central.svg"
+    assert kind.stream_names == ("Alerts", "Events")
+    assert kind.icon == "kinds/sophos_central/icon.svg"
 
 
 @pytest.mark.parametrize(

@@ -344,7 +344,7 @@ def test_kind_picker_shows_the_sophos_central_tile(admin_client, world):
     ).content.decode()
     assert "Sophos Central" in html
     assert reverse("collector:source_add", args=[world["collector"].pk, "sophos-central"]) in html
-    assert re.search(r'<img src="/static/collector/[^"]+\.svg"', html)
+    assert '<img src="/static/kinds/sophos_central/icon.svg"' in html
 
 
 def test_add_source_form_follows_the_seed_order(admin_client, world):
@@ -513,10 +513,15 @@ class FakeKind:
         self.calls.append({"config": config, "secret": secret, "deadline": deadline})
         return self.report
 
+    def describe_item(self, item):
+        from collector.kinds import get_kind
+
+        return get_kind("Sophos Central").describe_item(item)
+
 
 def fake_kind(monkeypatch, report):
     kind = FakeKind(report)
-    monkeypatch.setattr("collector.views.sources.get_kind", lambda name: kind)
+    monkeypatch.setattr("collector.services.get_kind", lambda name: kind)
     return kind
 
 

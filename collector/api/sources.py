@@ -1,13 +1,13 @@
 """Sources: ``/collectors/{cid}/sources`` in the Sumo Logic "Universal" source shape.
 
 A source travels as ``{"schemaRef": {"type": <kind>}, "sourceType": "Universal", "config": {...}}``
-with the config keys of the seed (name, description, category, fields, clientId, clientSecret,
-supported_apis, pollingInterval). The config is turned into the data dict of the kind's form
+with the shared config keys (name, description, category, fields) and the kind's own
+(``SourceKind.config_keys``). The config is turned into the data dict of the kind's form
 (collector.forms.source_form_class), validated there and stored by collector.services, so the API
 and the UI accept exactly the same sources.
 
-The client secret never leaves the server: it is always answered as ``********``, and
-``********`` (or no ``clientSecret`` at all) in a PUT keeps the stored one.
+The secret never leaves the server: it is always answered as ``********``, and ``********`` (or
+no secret key at all) in a PUT keeps the stored one.
 """
 
 from django.db import transaction

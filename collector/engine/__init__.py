@@ -12,8 +12,9 @@ Concurrency rules, in one place:
 - No transaction is ever open across an HTTP call: pages are fetched first, then written.
 
 The package, by concern: ``claims`` (who may work on what), ``lifecycle`` (states and queueing),
-``health`` (retries and health events), ``ingest`` (storing pages) and ``runs`` (what a task
-does, the dispatcher, the purge). Callers use the names re-exported here.
+``health`` (retries, health events, data gaps), ``ingest`` (storing pages), ``runs`` (what a
+task does, one skeleton for sources and tenants) and ``schedule`` (the dispatcher and the
+purge). Callers use the names re-exported here.
 """
 
 from collector.engine.claims import FINISH_STOP, RUN_SOURCE, RUN_TENANT, RunStopped
@@ -31,7 +32,8 @@ from collector.engine.lifecycle import (
     resume,
     transition,
 )
-from collector.engine.runs import dispatch, purge, run_source, run_tenant
+from collector.engine.runs import run_source, run_tenant
+from collector.engine.schedule import dispatch, purge
 
 __all__ = [
     "BACKOFF_CAP_SECONDS",

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 
 from collector.choices import (
+    DATA_GAP_EVENT,
     SYSTEM_EVENTS_INDEX,
     ErrorType,
     Severity,
@@ -228,3 +229,35 @@ def state_sentence(error: CollectionError, verdict: Verdict) -> str:
 
 def first_party(message: str, remedy: str = "") -> CollectionError:
     return CollectionError(ErrorType.FIRST_PARTY_GENERIC, message, remedy=remedy)
+
+
+# --- data gaps --------------------------------------------------------------------------------
+DATA_GAP_EXPIRY = dt.timedelta(hours=24)
+
+
+def report_gap(source: Source, gap) -> None:
+    """A period the vendor no longer serves was skipped: a Warning that says which (design 4)."""
+    span = f"{gap.lost_from:%Y-%m-%d %H:%M} to {gap.lost_until:%Y-%m-%d %H:%M} UTC"
+    open_event(
+        source,
+        event_name=DATA_GAP_EVENT,
+        severity=Severity.WARNING,
+        scope=f"gap:{gap.stream}:{gap.tenant_id}",
+        details={
+            "trackerId": "DataGap",
+            "error": f"{gap.stream} from {span} are no longer served by the vendor and were not collected.",
+            "description": "The source was stopped or failing for longer than the vendor keeps data. "
+            "Collection resumed at the oldest point available.",
+            "api": gap.stream,
+            "tenantId": gap.tenant_id,
+            "lostFrom": gap.lost_from.isoformat(),
+            "lostUntil": gap.lost_until.isoformat(),
+        },
+    )
+
+
+def expire_gaps(moment: dt.datetime) -> int:
+    """A data gap is a past fact, not a lasting condition: its warning resolves after a day."""
+    return HealthEvent.objects.filter(
+        event_name=DATA_GAP_EVENT, resolved_at__isnull=True, last_seen__lt=moment - DATA_GAP_EXPIRY
+    ).update(resolved_at=moment)

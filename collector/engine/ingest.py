@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Gate:
-    """Metadata applied to every item of a run, computed once per run (design section 6)."""
+class RunMetadata:
+    """Metadata applied to every item of a run, computed once per run (design section 6): the
+    names, the custom fields that the Fields schema lets through (and those it drops), and
+    whether SIEM fields are added."""
 
     fields_json: str
     dropped: list[str]
@@ -45,7 +47,7 @@ class Gate:
     collector_name: str
 
 
-def build_gate(source: Source) -> Gate:
+def run_metadata(source: Source) -> RunMetadata:
     merged = {**(source.collector.fields or {}), **(source.fields or {})}
     merged.pop("_siemForward", None)
     enabled = {
@@ -68,7 +70,7 @@ def build_gate(source: Source) -> Gate:
                 "_siemFormat": "JSON",
             }
         )
-    return Gate(
+    return RunMetadata(
         fields_json=json.dumps(applied, separators=(",", ":")),
         dropped=dropped,
         siem=source.forward_to_siem,
@@ -154,7 +156,14 @@ class Stored:
 
 
 def store_page(
-    *, source: Source, page: Page, gate: Gate, unit_model, unit_pk: int, token: str, version: int
+    *,
+    source: Source,
+    page: Page,
+    metadata: RunMetadata,
+    unit_model,
+    unit_pk: int,
+    token: str,
+    version: int,
 ) -> Stored:
     """Store one page and the checkpoint after it in one transaction (exactly once into the store).
 
@@ -185,11 +194,11 @@ def store_page(
                 tenant.id,
                 tenant.name,
                 meta.vendor_id,
-                gate.source_name,
-                gate.source_category,
-                gate.collector_name,
-                meta.siem_event_id if gate.siem else "",
-                gate.fields_json,
+                metadata.source_name,
+                metadata.source_category,
+                metadata.collector_name,
+                meta.siem_event_id if metadata.siem else "",
+                metadata.fields_json,
                 dumps(item),
                 adapt(when),
                 receipt_db,
@@ -226,8 +235,8 @@ def store_page(
                     sql["bucket"],
                     [source.pk, stream, adapt(_bucket_start(receipt)), inserted, page.bytes],
                 )
-        if gate.dropped and inserted:
-            _count_dropped(gate.dropped, inserted, source)
+        if metadata.dropped and inserted:
+            _count_dropped(metadata.dropped, inserted, source)
     return Stored(inserted, newest)
 
 

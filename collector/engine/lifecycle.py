@@ -70,11 +70,7 @@ def kick(source_id: int) -> bool:
     """Queue a run of the source now unless one is queued or it may not run; Pending -> Started."""
     moment = now()
     not_queued = Q(queued_at__isnull=True) | Q(queued_at__lt=moment - queue_ttl())
-    won = (
-        Source.objects.filter(not_queued, pk=source_id, paused=False, halted_at__isnull=True)
-        .exclude(state=SourceState.STOPPING)
-        .update(queued_at=moment)
-    )
+    won = Source.objects.runnable().filter(not_queued, pk=source_id).update(queued_at=moment)
     if not won:
         return False
     transition(
@@ -198,7 +194,7 @@ def after_release(source_id: int) -> None:
 def kick_tenant(tenant_pk: int) -> bool:
     moment = now()
     not_queued = Q(queued_at__isnull=True) | Q(queued_at__lt=moment - queue_ttl())
-    if not Tenant.objects.filter(not_queued, pk=tenant_pk).update(queued_at=moment):
+    if not Tenant.objects.runnable().filter(not_queued, pk=tenant_pk).update(queued_at=moment):
         return False
     try:
         enqueue(RUN_TENANT, tenant_pk)

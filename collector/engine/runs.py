@@ -1,70 +1,200 @@
-"""Runs: what a collection task does for a source or a tenant, the dispatcher and the purge."""
+"""Runs: what a collection task does for a source or for one tenant of a source.
+
+Both tasks share one skeleton (:func:`_run`): claim the unit of work, do the work, classify any
+failure into its streak and health event, and release the claim with the next poll time. What
+differs is the body: a source run authenticates and either collects its tenants inline or, for a
+credential that fans out, queues one task per due tenant; a tenant run collects that tenant.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 
-from collector.choices import (
-    DATA_GAP_EVENT,
-    ErrorType,
-    Severity,
-    SourceState,
-)
+from collector.choices import ErrorType, Severity, SourceState
 from collector.crypto import DecryptionError
 from collector.engine.claims import RunStopped, claim, now, release
 from collector.engine.health import (
     Verdict,
     first_party,
-    open_event,
     record_failure,
+    report_gap,
     resolve_events,
     state_sentence,
 )
-from collector.engine.ingest import Gate, build_gate, prefetched, store_page
+from collector.engine.ingest import RunMetadata, prefetched, run_metadata, store_page
 from collector.engine.lifecycle import (
     CLEAR_STREAK,
     EARLY_STATES,
     after_release,
     finish_stop,
-    kick,
     kick_tenant,
     transition,
 )
 from collector.errors import CollectionError
 from collector.kinds import get_kind
-from collector.kinds.base import Page
 from collector.kinds.base import Tenant as TenantInfo
-from collector.models import (
-    Checkpoint,
-    CollectionRun,
-    HealthEvent,
-    IngestBucket,
-    Message,
-    Source,
-    Tenant,
-)
+from collector.models import Checkpoint, ClaimedWork, CollectionRun, Source, Tenant
 
 log = logging.getLogger(__name__)
 
+# States a failure may move to Error: a user's delete or pause always wins over a failure.
+ERRABLE = [s for s in SourceState.values if s not in (SourceState.STOPPING, SourceState.PAUSED)]
 
-def _tenant_info(row: Tenant) -> TenantInfo:
-    return TenantInfo(id=row.tenant_id, name=row.name, api_host=row.api_host, region=row.region)
+
+@dataclass
+class Outcome:
+    items: int = 0
+    more: bool = False  # the time budget ran out with data left: run again at once
+    collected: bool = False
+
+
+@dataclass
+class Claimed:
+    """What a run body gets: the claimed unit and the token that proves the claim."""
+
+    model: type[ClaimedWork]
+    pk: int
+    token: str
+
+
+def _deadline() -> float:
+    # Leave room before django-q2 kills the task: a run ends at a page boundary and re-queues.
+    return time.monotonic() + settings.TASK_TIMEOUT * 0.6
+
+
+def _run(
+    model: type[ClaimedWork],
+    pk: int,
+    *,
+    body: Callable[[Claimed], tuple[dt.datetime | None, str]],
+    failed: Callable[[CollectionError], dt.datetime | None],
+    stopped_poll: Callable[[], dt.datetime | None],
+    released: Callable[[dt.datetime | None], None],
+) -> str:
+    """The skeleton of every run. ``body`` does the work and answers (next poll, result);
+    ``failed`` records a classified failure and answers the next attempt time; ``released`` runs
+    once the claim is let go. Our own unexpected failures are classified FirstPartyGeneric: a
+    run never crashes the worker."""
+    token = claim(model, pk, model.runnable_q())
+    if token is None:
+        model.objects.filter(pk=pk, claimed_at__isnull=True).update(queued_at=None)
+        return "busy"
+    next_poll: dt.datetime | None = None
+    try:
+        next_poll, result = body(Claimed(model, pk, token))
+    except RunStopped as exc:
+        next_poll, result = stopped_poll(), f"stopped: {exc}"
+    except CollectionError as exc:
+        next_poll, result = failed(exc), f"error: {exc.error_type.value}"
+    except Exception as exc:
+        log.exception("%s %s run failed", model.__name__.lower(), pk)
+        next_poll = failed(
+            first_party(
+                f"Sumo Sources failed while collecting ({type(exc).__name__}).",
+                "Check the worker log; collection retries by itself.",
+            )
+        )
+        result = "error: FirstPartyGeneric"
+    finally:
+        release(model, pk, token, next_poll)
+        released(next_poll)
+    return result
+
+
+def _secret_of(source: Source):
+    """The decrypted secret; a lost or rotated-out key is our failure (FirstPartyGeneric)."""
+    try:
+        return source.get_secret()
+    except DecryptionError:
+        raise first_party(
+            "The stored secret cannot be decrypted with the configured encryption keys.",
+            "Restore the previous key in SUMOSOURCES_ENCRYPTION_KEYS, or edit the source and "
+            "enter the secret again.",
+        )
+
+
+def _next_poll(source: Source, outcome: Outcome) -> dt.datetime:
+    return now() if outcome.more else now() + dt.timedelta(seconds=source.polling_interval)
+
+
+# --- a source ---------------------------------------------------------------------------------
+def run_source(source_id: int) -> str:
+    """One run of a source: authenticate, discover tenants, then collect (inline or fanned out)."""
+    return _run(
+        Source,
+        source_id,
+        body=_source_body,
+        failed=lambda error: _source_failed(source_id, error),
+        stopped_poll=now,
+        released=lambda _next: after_release(source_id),
+    )
+
+
+def _source_body(unit: Claimed) -> tuple[dt.datetime, str]:
+    source = _load(unit.pk)
+    secret = _secret_of(source)
+    transition(
+        source.pk,
+        SourceState.INITIALIZED,
+        "A worker loaded the configuration and decrypted the credentials.",
+        from_states=(SourceState.PENDING, SourceState.STARTED),
+    )
+    kind = get_kind(source.kind)
+    with kind.open(config=source.config, secret=secret.reveal()) as session:
+        identity = session.authenticate()
+        tenants = _save_identity(source, identity)
+        transition(
+            source.pk,
+            SourceState.AUTHENTICATED,
+            f"Authenticated as {identity.label}.",
+            from_states=(SourceState.INITIALIZED,),
+        )
+        if identity.fans_out:
+            _source_succeeded(source, discovery_only=True)
+            due = [
+                t
+                for t in tenants
+                if t.halted_at is None and (t.next_poll_at is None or t.next_poll_at <= now())
+            ]
+            for tenant in due:
+                kick_tenant(tenant.pk)
+            return now() + dt.timedelta(seconds=source.polling_interval), (
+                f"ok: {len(due)} tenants queued"
+            )
+        metadata = run_metadata(source)
+        outcome = Outcome()
+        for tenant in tenants:
+            part = collect_tenant(
+                session=session, source=source, tenant=tenant, metadata=metadata, unit=unit
+            )
+            outcome.items += part.items
+            outcome.more |= part.more
+            Tenant.objects.filter(pk=tenant.pk).update(last_success_at=now())
+        _source_succeeded(source)
+        return _next_poll(source, outcome), f"ok: {outcome.items} items"
+
+
+def _load(source_id: int) -> Source | None:
+    return Source.objects.select_related("collector").filter(pk=source_id).first()
 
 
 def _save_identity(source: Source, identity) -> list[Tenant]:
     """Store who the credential is and upsert its tenants; tenants no longer listed go inactive."""
     moment = now()
     Source.objects.filter(pk=source.pk).update(
-        identity_type=identity.id_type, identity_id=identity.id, region=identity.region or ""
+        identity_type=identity.id_type,
+        identity_id=identity.id,
+        region=identity.region or "",
+        fans_out=identity.fans_out,
     )
-    source.identity_type = identity.id_type
+    source.identity_type, source.fans_out = identity.id_type, identity.fans_out
     existing = {t.tenant_id: t for t in Tenant.objects.filter(source=source)}
     listed = set()
     for info in identity.tenants:
@@ -88,35 +218,118 @@ def _save_identity(source: Source, identity) -> list[Tenant]:
             Tenant.objects.filter(pk=row.pk).update(
                 name=info.name, api_host=info.api_host, region=info.region, active=True
             )
-    gone = [pk for tid, pk in ((t.tenant_id, t.pk) for t in existing.values()) if tid not in listed]
+    gone = [row.pk for tid, row in existing.items() if tid not in listed]
     if gone:
         Tenant.objects.filter(pk__in=gone).update(active=False)
     return list(Tenant.objects.filter(source=source, active=True))
 
 
-@dataclass
-class Outcome:
-    items: int = 0
-    more: bool = False  # the time budget ran out with data left: run again at once
-    collected: bool = False
+def _source_succeeded(source: Source, *, discovery_only: bool = False) -> None:
+    Source.objects.filter(pk=source.pk).update(last_success_at=now(), **CLEAR_STREAK)
+    # A discovery success clears source-wide incidents; a full run clears every error incident of
+    # the credential (when it does not fan out there is no other scope).
+    resolve_events(source, scope_prefix="", names=[e.event_name for e in ErrorType])
+    if not discovery_only:
+        mark_collecting(source, "Collection succeeded.")
 
 
+def _source_failed(source_id: int, error: CollectionError) -> dt.datetime | None:
+    source = _load(source_id)
+    if source is None:
+        return None
+    # One transaction: nobody may see the health event without the Error state, or the reverse.
+    with transaction.atomic():
+        verdict = record_failure(source, error, scope="")
+        transition(
+            source_id, SourceState.ERROR, state_sentence(error, verdict), from_states=ERRABLE
+        )
+    return verdict.next_attempt_at
+
+
+# --- one tenant of a source that fans out -----------------------------------------------------
+def run_tenant(tenant_pk: int) -> str:
+    """One run of one tenant of a credential that fans out."""
+    tenant = Tenant.objects.select_related("source__collector").filter(pk=tenant_pk).first()
+    if tenant is None:
+        return "gone"
+    source = tenant.source
+
+    def released(next_poll):
+        row = Source.objects.filter(pk=source.pk).values("state").first()
+        if row and row["state"] == SourceState.STOPPING:
+            finish_stop(source.pk)
+        elif next_poll is not None and next_poll <= now():
+            kick_tenant(tenant_pk)
+
+    return _run(
+        Tenant,
+        tenant_pk,
+        body=lambda unit: _tenant_body(unit, tenant, source),
+        failed=lambda error: _tenant_failed(tenant, error),
+        stopped_poll=lambda: None,
+        released=released,
+    )
+
+
+def _tenant_body(unit: Claimed, tenant: Tenant, source: Source) -> tuple[dt.datetime, str]:
+    secret = _secret_of(source)
+    metadata = run_metadata(source)
+    with get_kind(source.kind).open(config=source.config, secret=secret.reveal()) as session:
+        outcome = collect_tenant(
+            session=session, source=source, tenant=tenant, metadata=metadata, unit=unit
+        )
+    Tenant.objects.filter(pk=tenant.pk).update(last_success_at=now(), **CLEAR_STREAK)
+    Source.objects.filter(pk=source.pk).update(last_success_at=now())
+    resolve_events(source, scope_prefix=f"tenant:{tenant.tenant_id}")
+    mark_collecting(source, "Collection succeeded.")
+    return _next_poll(source, outcome), f"ok: {outcome.items} items"
+
+
+def _tenant_failed(tenant: Tenant, error: CollectionError) -> dt.datetime | None:
+    """A tenant's failure: its own streak and event; the source errs only if no tenant works."""
+    source = tenant.source
+    scope = f"tenant:{tenant.tenant_id}"
+    with transaction.atomic():
+        if error.tenant_scoped:
+            verdict = _tenant_refused(tenant, error, scope)
+        else:
+            verdict = record_failure(tenant, error, scope=scope)
+        healthy = Tenant.objects.filter(source=source, active=True, failure_count=0).exists()
+        if not healthy:
+            transition(
+                source.pk, SourceState.ERROR, state_sentence(error, verdict), from_states=ERRABLE
+            )
+    return verdict.next_attempt_at
+
+
+def _tenant_refused(tenant: Tenant, error: CollectionError, scope: str) -> Verdict:
+    """One tenant refusing us is a lasting condition of that tenant, not of the credential:
+    warn, and look again at the next regular poll."""
+    retry_at = now() + dt.timedelta(seconds=tenant.source.polling_interval)
+    verdict = Verdict(False, Severity.WARNING, retry_at, tenant.failure_count + 1)
+    return record_failure(tenant, error, scope=scope, verdict=verdict)
+
+
+# --- collecting the streams of one tenant -----------------------------------------------------
 def collect_tenant(
-    *,
-    session,
-    source: Source,
-    tenant: Tenant,
-    gate: Gate,
-    unit_model,
-    unit_pk,
-    token,
-    version,
-    deadline: float,
+    *, session, source: Source, tenant: Tenant, metadata: RunMetadata, unit: Claimed
 ) -> Outcome:
-    """Drain every supported stream of one tenant, page by page. Raises CollectionError."""
+    """Drain every stream the source collects of one tenant, page by page.
+
+    Raises CollectionError; raises RunStopped when the claim was lost or the config changed.
+    """
     outcome = Outcome()
-    info = _tenant_info(tenant)
-    for stream in source.supported_apis:
+    info = TenantInfo(id=tenant.tenant_id, name=tenant.name, api_host=tenant.api_host,
+                      region=tenant.region)  # fmt: skip
+    deadline = _deadline()
+    version = source.config_version
+    streams = source.streams
+    if not streams:
+        raise first_party(
+            f"The {source.kind} kind names no stream to collect for this source.",
+            "Edit the source and choose what to collect.",
+        )
+    for stream in streams:
         checkpoint = (
             Checkpoint.objects.filter(source=source, stream=stream, tenant_id=tenant.tenant_id)
             .values_list("position", flat=True)
@@ -129,14 +342,14 @@ def collect_tenant(
             pages = session.pages(stream=stream, tenant=info, checkpoint=checkpoint or None)
             for page in prefetched(pages):
                 if page.gap is not None:
-                    _report_gap(source, page)
+                    report_gap(source, page.gap)
                 stored = store_page(
                     source=source,
                     page=page,
-                    gate=gate,
-                    unit_model=unit_model,
-                    unit_pk=unit_pk,
-                    token=token,
+                    metadata=metadata,
+                    unit_model=unit.model,
+                    unit_pk=unit.pk,
+                    token=unit.token,
                     version=version,
                 )
                 run.pages += 1
@@ -181,293 +394,3 @@ def mark_collecting(source: Source, reason: str) -> None:
         reason,
         from_states=(*EARLY_STATES, SourceState.AUTHENTICATED, SourceState.ERROR),
     )
-
-
-def _report_gap(source: Source, page: Page) -> None:
-    gap = page.gap
-    span = f"{gap.lost_from:%Y-%m-%d %H:%M} to {gap.lost_until:%Y-%m-%d %H:%M} UTC"
-    open_event(
-        source,
-        event_name=DATA_GAP_EVENT,
-        severity=Severity.WARNING,
-        scope=f"gap:{gap.stream}:{gap.tenant_id}",
-        details={
-            "trackerId": "DataGap",
-            "error": f"{gap.stream} from {span} are no longer served by the vendor and were not collected.",
-            "description": "The source was stopped or failing for longer than the vendor keeps data. "
-            "Collection resumed at the oldest point available.",
-            "api": gap.stream,
-            "tenantId": gap.tenant_id,
-            "lostFrom": gap.lost_from.isoformat(),
-            "lostUntil": gap.lost_until.isoformat(),
-        },
-    )
-
-
-def _load(source_id: int) -> Source | None:
-    return Source.objects.select_related("collector").filter(pk=source_id).first()
-
-
-def _secret_of(source: Source):
-    """The decrypted secret; a lost or rotated-out key is our failure (FirstPartyGeneric)."""
-    try:
-        return source.get_secret()
-    except DecryptionError:
-        raise first_party(
-            "The stored client secret cannot be decrypted with the configured encryption keys.",
-            "Restore the previous key in SUMOSOURCES_ENCRYPTION_KEYS, or edit the source and "
-            "enter the secret again.",
-        )
-
-
-def _deadline() -> float:
-    # Leave room before django-q2 kills the task: a run ends at a page boundary and re-queues.
-    return time.monotonic() + settings.TASK_TIMEOUT * 0.6
-
-
-def run_source(source_id: int) -> str:
-    """One run of a source: authenticate, discover tenants, then collect (inline or fanned out)."""
-    token = claim(
-        Source, source_id, Q(paused=False, halted_at__isnull=True) & ~Q(state=SourceState.STOPPING)
-    )
-    if token is None:
-        Source.objects.filter(pk=source_id, claimed_at__isnull=True).update(queued_at=None)
-        return "busy"
-    next_poll: dt.datetime | None = None
-    result = "ok"
-    try:
-        source = _load(source_id)
-        version = source.config_version
-        interval = dt.timedelta(seconds=source.polling_interval)
-        secret = _secret_of(source)
-        transition(
-            source_id,
-            SourceState.INITIALIZED,
-            "A worker loaded the configuration and decrypted the credentials.",
-            from_states=(SourceState.PENDING, SourceState.STARTED),
-        )
-        kind = get_kind(source.kind)
-        with kind.open(config=source.config, secret=secret.reveal()) as session:
-            identity = session.authenticate()
-            tenants = _save_identity(source, identity)
-            where = identity.region or f"{len(tenants)} tenants"
-            transition(
-                source_id,
-                SourceState.AUTHENTICATED,
-                f"Authenticated as a {identity.id_type} credential ({where}).",
-                from_states=(SourceState.INITIALIZED,),
-            )
-            if identity.id_type == "tenant":
-                gate = build_gate(source)
-                outcome = Outcome()
-                for tenant in tenants:
-                    part = collect_tenant(
-                        session=session,
-                        source=source,
-                        tenant=tenant,
-                        gate=gate,
-                        unit_model=Source,
-                        unit_pk=source_id,
-                        token=token,
-                        version=version,
-                        deadline=_deadline(),
-                    )
-                    outcome.items += part.items
-                    outcome.more |= part.more
-                    Tenant.objects.filter(pk=tenant.pk).update(last_success_at=now())
-                _source_succeeded(source)
-                next_poll = now() if outcome.more else now() + interval
-                result = f"ok: {outcome.items} items"
-            else:
-                _source_succeeded(source, discovery_only=True)
-                next_poll = now() + interval
-                due = [
-                    t
-                    for t in tenants
-                    if t.halted_at is None and (t.next_poll_at is None or t.next_poll_at <= now())
-                ]
-                for tenant in due:
-                    kick_tenant(tenant.pk)
-                result = f"ok: {len(due)} tenants queued"
-    except RunStopped as exc:
-        result = f"stopped: {exc}"
-        next_poll = now()
-    except CollectionError as exc:
-        next_poll = _source_failed(source_id, exc)
-        result = f"error: {exc.error_type.value}"
-    except Exception as exc:  # our own failure: classified, never a crash of the worker
-        log.exception("source %s run failed", source_id)
-        error = first_party(
-            f"Sumo Sources failed while collecting ({type(exc).__name__}).",
-            "Check the worker log; the source retries by itself.",
-        )
-        next_poll = _source_failed(source_id, error)
-        result = "error: FirstPartyGeneric"
-    finally:
-        release(Source, source_id, token, next_poll)
-        after_release(source_id)
-    return result
-
-
-def _source_succeeded(source: Source, *, discovery_only: bool = False) -> None:
-    moment = now()
-    Source.objects.filter(pk=source.pk).update(last_success_at=moment, **CLEAR_STREAK)
-    # A discovery success clears source-wide incidents; a full run clears every error incident of
-    # the credential (for tenant credentials there is no other scope).
-    resolve_events(source, scope_prefix="", names=[e.event_name for e in ErrorType])
-    if not discovery_only:
-        mark_collecting(source, "Collection succeeded.")
-
-
-# States a failure may move to Error: a user's delete or pause always wins over a failure.
-ERRABLE = [s for s in SourceState.values if s not in (SourceState.STOPPING, SourceState.PAUSED)]
-
-
-def _source_failed(source_id: int, error: CollectionError) -> dt.datetime | None:
-    source = _load(source_id)
-    if source is None:
-        return None
-    # One transaction: nobody may see the health event without the Error state, or the reverse.
-    with transaction.atomic():
-        verdict = record_failure(source, error, scope="")
-        transition(
-            source_id, SourceState.ERROR, state_sentence(error, verdict), from_states=ERRABLE
-        )
-    return verdict.next_attempt_at
-
-
-def run_tenant(tenant_pk: int) -> str:
-    """One run of one tenant of a partner or organization credential."""
-    token = claim(
-        Tenant,
-        tenant_pk,
-        Q(active=True, halted_at__isnull=True, source__paused=False, source__halted_at__isnull=True)
-        & ~Q(source__state=SourceState.STOPPING),
-    )
-    if token is None:
-        Tenant.objects.filter(pk=tenant_pk, claimed_at__isnull=True).update(queued_at=None)
-        return "busy"
-    tenant = Tenant.objects.select_related("source__collector").get(pk=tenant_pk)
-    source = tenant.source
-    next_poll: dt.datetime | None = None
-    result = "ok"
-    try:
-        version = source.config_version
-        secret = _secret_of(source)
-        gate = build_gate(source)
-        with get_kind(source.kind).open(config=source.config, secret=secret.reveal()) as session:
-            outcome = collect_tenant(
-                session=session,
-                source=source,
-                tenant=tenant,
-                gate=gate,
-                unit_model=Tenant,
-                unit_pk=tenant_pk,
-                token=token,
-                version=version,
-                deadline=_deadline(),
-            )
-        Tenant.objects.filter(pk=tenant_pk).update(last_success_at=now(), **CLEAR_STREAK)
-        Source.objects.filter(pk=source.pk).update(last_success_at=now())
-        resolve_events(source, scope_prefix=f"tenant:{tenant.tenant_id}")
-        mark_collecting(source, "Collection succeeded.")
-        interval = dt.timedelta(seconds=source.polling_interval)
-        next_poll = now() if outcome.more else now() + interval
-        result = f"ok: {outcome.items} items"
-    except RunStopped as exc:
-        result = f"stopped: {exc}"
-    except CollectionError as exc:
-        next_poll = _tenant_failed(tenant, exc)
-        result = f"error: {exc.error_type.value}"
-    except Exception as exc:
-        log.exception("tenant %s run failed", tenant_pk)
-        next_poll = _tenant_failed(
-            tenant,
-            first_party(
-                f"Sumo Sources failed while collecting ({type(exc).__name__}).",
-                "Check the worker log; the tenant retries by itself.",
-            ),
-        )
-        result = "error: FirstPartyGeneric"
-    finally:
-        release(Tenant, tenant_pk, token, next_poll)
-        row = Source.objects.filter(pk=source.pk).values("state").first()
-        if row and row["state"] == SourceState.STOPPING:
-            finish_stop(source.pk)
-        elif next_poll is not None and next_poll <= now():
-            kick_tenant(tenant_pk)
-    return result
-
-
-def _tenant_failed(tenant: Tenant, error: CollectionError) -> dt.datetime | None:
-    """A tenant's failure: its own streak and event; the source errs only if no tenant works."""
-    source = tenant.source
-    scope = f"tenant:{tenant.tenant_id}"
-    with transaction.atomic():
-        if error.tenant_scoped:
-            verdict = _tenant_refused(tenant, error, scope)
-        else:
-            verdict = record_failure(tenant, error, scope=scope)
-        healthy = Tenant.objects.filter(source=source, active=True, failure_count=0).exists()
-        if not healthy:
-            transition(
-                source.pk, SourceState.ERROR, state_sentence(error, verdict), from_states=ERRABLE
-            )
-    return verdict.next_attempt_at
-
-
-def _tenant_refused(tenant: Tenant, error: CollectionError, scope: str) -> Verdict:
-    """One tenant refusing us (e.g. partner assistance off) is a lasting condition of that tenant,
-    not of the credential: warn, and look again at the next regular poll."""
-    retry_at = now() + dt.timedelta(seconds=tenant.source.polling_interval)
-    verdict = Verdict(False, Severity.WARNING, retry_at, tenant.failure_count + 1)
-    return record_failure(tenant, error, scope=scope, verdict=verdict)
-
-
-def dispatch() -> dict:
-    """Queue every due source and tenant; remove stopped sources; expire old data-gap warnings.
-
-    Runs from one django-q2 schedule. Safe to run concurrently with itself: every queueing is a
-    compare-and-swap on ``queued_at``.
-    """
-    moment = now()
-    stopped = list(Source.objects.filter(state=SourceState.STOPPING).values_list("pk", flat=True))
-    removed = sum(finish_stop(pk) for pk in stopped)
-    due_sources = list(
-        Source.objects.filter(paused=False, halted_at__isnull=True, next_poll_at__lte=moment)
-        .exclude(state=SourceState.STOPPING)
-        .values_list("pk", flat=True)
-    )
-    queued = sum(kick(pk) for pk in due_sources)
-    due_tenants = list(
-        Tenant.objects.filter(
-            active=True,
-            halted_at__isnull=True,
-            next_poll_at__lte=moment,
-            source__identity_type__in=("partner", "organization"),
-            source__paused=False,
-            source__halted_at__isnull=True,
-        )
-        .exclude(source__state=SourceState.STOPPING)
-        .values_list("pk", flat=True)
-    )
-    tenants = sum(kick_tenant(pk) for pk in due_tenants)
-    expired = HealthEvent.objects.filter(
-        event_name=DATA_GAP_EVENT,
-        resolved_at__isnull=True,
-        last_seen__lt=moment - dt.timedelta(hours=24),
-    ).update(resolved_at=moment)
-    return {"sources": queued, "tenants": tenants, "removed": removed, "gaps_expired": expired}
-
-
-def purge() -> dict:
-    """Delete messages, runs and buckets past their retention."""
-    moment = now()
-    message_cutoff = moment - dt.timedelta(days=settings.MESSAGE_RETENTION_DAYS)
-    run_cutoff = moment - dt.timedelta(days=settings.RUN_RETENTION_DAYS)
-    messages, _ = Message.objects.filter(
-        message_time__lt=message_cutoff, receipt_time__lt=message_cutoff
-    ).delete()
-    runs, _ = CollectionRun.objects.filter(started_at__lt=run_cutoff).delete()
-    buckets, _ = IngestBucket.objects.filter(start__lt=message_cutoff).delete()
-    return {"messages": messages, "runs": runs, "buckets": buckets}

@@ -2,31 +2,50 @@
 
 The framework (engine, views, API) looks a kind up by its name (``Source.kind``, the API's
 ``schemaRef.type``) and talks to it only through :class:`collector.kinds.base.SourceKind`.
-Adding a kind means adding a package here and registering it; nothing else changes.
+Kinds are listed by the dotted path of their class in ``settings.SOURCE_KINDS`` and loaded on
+first use, so importing the framework never imports a vendor (and no import cycle can form).
+Adding a kind means adding a package and naming its class there; nothing else changes.
 """
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from collector.kinds.base import SourceKind
 
 _REGISTRY: dict[str, SourceKind] = {}
+_loaded_from: tuple[str, ...] | None = None
+
+
+def _load() -> dict[str, SourceKind]:
+    global _loaded_from
+    paths = tuple(settings.SOURCE_KINDS)
+    if _loaded_from != paths:
+        for path in paths:
+            kind = import_string(path)()
+            _REGISTRY.setdefault(kind.name, kind)
+        _loaded_from = paths
+    return _REGISTRY
 
 
 def register(kind: SourceKind) -> SourceKind:
+    """Register a kind instance by hand (tests); settings.SOURCE_KINDS is the normal way."""
+    _load()
     _REGISTRY[kind.name] = kind
     return kind
 
 
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
 def get_kind(name: str) -> SourceKind:
     try:
-        return _REGISTRY[name]
+        return _load()[name]
     except KeyError:
         raise LookupError(f"unknown source kind {name!r}") from None
 
 
 def all_kinds() -> list[SourceKind]:
-    return sorted(_REGISTRY.values(), key=lambda kind: kind.name)
-
-
-def load_builtin_kinds() -> None:
-    from collector.kinds.sophos_central import kind as sophos_kind
-
-    register(sophos_kind)
+    return sorted(_load().values(), key=lambda kind: kind.name)

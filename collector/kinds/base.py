@@ -26,12 +26,33 @@ class Tenant:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a credential authenticated as: ``id_type`` is ``tenant``, ``partner`` or ``organization``."""
+    """Who a credential authenticated as.
+
+    ``id_type`` is the kind's own word for the credential, shown to users as it is.
+    ``fans_out`` says how the framework schedules it: False runs every tenant inline in the
+    source's own task (one tenant, or a few served together); True gives each tenant a task,
+    claim and retry streak of its own, so one failing tenant never holds up the others.
+    """
 
     id: str
     id_type: str
     region: str = ""
     tenants: tuple[Tenant, ...] = ()
+    fans_out: bool = False
+
+    @property
+    def label(self) -> str:
+        """ "a partner credential with 3 tenants in eu01", in the kind's words."""
+        regions = sorted({t.region for t in self.tenants if t.region} | {self.region} - {""})
+        where = f" in {', '.join(regions)}" if regions else ""
+        article = "an" if self.id_type[:1].lower() in "aeiou" else "a"
+        if not self.fans_out:
+            return f"{article} {self.id_type} credential{where}"
+        count = len(self.tenants)
+        return (
+            f"{article} {self.id_type} credential with {count} tenant{'' if count == 1 else 's'}"
+            f"{where}"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,35 @@ class Page:
     bytes: int = 0
     gap: DataGap | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream a kind collects: its name (``_sourceName``) and how charts draw it."""
+
+    name: str
+    colour: str  # a CSS colour for chart bars and legends
+
+
+@dataclass(frozen=True)
+class ItemLine:
+    """A one-line description of one vendor item, for previews (Test connection)."""
+
+    time: str
+    type: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Fieldset:
+    """A titled group of a kind's form fields on the Add/Edit Source page.
+
+    ``test_connection`` puts the Test connection button under this group (the credentials).
+    """
+
+    title: str
+    fields: tuple[str, ...]
+    test_connection: bool = False
 
 
 class ItemMeta(NamedTuple):
@@ -122,12 +172,23 @@ class ConfigKey:
 class SourceKind(ABC):
     """A registered kind of source (``Source.kind`` holds its ``name``).
 
-    Besides collecting, a kind declares how it is configured: ``form_class`` (validates the Add
-    Source page and the API alike), ``config_keys`` (the API's config keys beyond name,
-    description, category and fields, in the documented order) and ``secret_key`` (the one shown
-    as ``********``).
+    This is everything the framework knows of a kind; nothing outside the kind's package names
+    its vendor, its config keys or its streams. A kind is registered by the dotted path of its
+    class in ``settings.SOURCE_KINDS``; its package is also installed as a Django app, so its
+    own ``templates/`` and ``static/`` folders are found.
+
+    Configuration: ``form_class`` (a collector.forms.SourceForm subclass that validates the Add
+    Source page and the API alike and declares its fieldsets), ``config_keys`` (the API's config
+    keys beyond name, description, category and fields, in the documented order) and
+    ``secret_key`` (the one key shown as ``********``; its form field is
+    ``config_keys[secret_key].form_field``).
     """
 
+    name: str = ""
+    description: str = ""  # one line for the kind's tile
+    icon: str = ""  # static path of the tile icon, in the kind's own static folder
+    help_template: str = ""  # a template of the kind's own, shown beside its form
+    streams: tuple[StreamSpec, ...] = ()
     config_keys: dict[str, ConfigKey] = {}
     secret_key: str = ""
     # _siemVendor and _siemProduct of items forwarded to SIEM.
@@ -140,15 +201,23 @@ class SourceKind(ABC):
     def form_class(self) -> type:
         """The form class (a collector.forms.SourceForm) of this kind."""
 
+    @property
+    def secret_field(self) -> str:
+        """The form field that carries the secret ("" when the kind has none)."""
+        spec = self.config_keys.get(self.secret_key)
+        return spec.form_field if spec else ""
+
+    @property
+    def stream_names(self) -> tuple[str, ...]:
+        return tuple(stream.name for stream in self.streams)
+
+    def source_streams(self, config: dict[str, Any]) -> tuple[str, ...]:
+        """The streams a source with this config collects, in collection order (all by default)."""
+        return self.stream_names
+
     @abstractmethod
     def api_config(self, source) -> dict[str, Any]:
         """The kind's own keys of a source's API ``config``, the secret as ``********``."""
-
-    name: str = ""
-    streams: tuple[str, ...] = ()
-    # Config keys (API names) the kind adds to the common source fields, excluding the secret.
-    description: str = ""
-    icon: str = ""  # static path of the tile icon
 
     @abstractmethod
     def open(self, *, config: dict[str, Any], secret: str) -> KindSession:
@@ -157,6 +226,10 @@ class SourceKind(ABC):
     @abstractmethod
     def map_item(self, stream: str, item: dict[str, Any]) -> ItemMeta:
         """Vendor id, message time and SIEM event id of one item; must be fast and never raise."""
+
+    def describe_item(self, item: dict[str, Any]) -> ItemLine:
+        """A one-line description of an item for previews; kinds say which keys mean what."""
+        return ItemLine(time="", type="", text=str(item.get("id", ""))[:200])
 
     @abstractmethod
     def test_connection(

@@ -194,15 +194,28 @@ def sparkline(values, width: int = 96, height: int = 22) -> SafeString:
     )
 
 
-STREAM_CLASSES = {"Alerts": "bar-alerts", "Events": "bar-events"}
+OTHER_STREAM_COLOUR = "#868e96"
 
 
 @register.simple_tag
-def hourly_chart(hours, width: int = 720, height: int = 180) -> SafeString:
-    """Stacked bars of items per hour and stream.
+def stream_legend(streams) -> SafeString:
+    """A swatch and the name of each stream (collector.kinds.base.StreamSpec), as the chart
+    colours them."""
+    return format_html_join(
+        " ",
+        '<span class="me-2"><svg width="10" height="10" aria-hidden="true"><rect width="10" '
+        'height="10" rx="2" fill="{}"></rect></svg> {}</span>',
+        ((stream.colour, stream.name) for stream in streams),
+    )
+
+
+@register.simple_tag
+def hourly_chart(hours, streams=(), width: int = 720, height: int = 180) -> SafeString:
+    """Stacked bars of items per hour and stream, coloured by the kind's ``streams``.
 
     ``hours`` is a list of ``{"start": datetime, "counts": {stream: n}}``, oldest first.
     """
+    colours = {stream.name: stream.colour for stream in streams}
     hours = list(hours or [])
     if not hours:
         return format_html('<p class="text-body-secondary small mb-0">{}</p>', "No data yet.")
@@ -212,6 +225,7 @@ def hourly_chart(hours, width: int = 720, height: int = 180) -> SafeString:
     slot = plot_w / len(hours)
     bar_w = max(slot - 3, 1)
     bars = []
+    hits = []
     labels = []
     for i, hour in enumerate(hours):
         x = left + i * slot + 1.5
@@ -224,11 +238,11 @@ def hourly_chart(hours, width: int = 720, height: int = 180) -> SafeString:
             h = count / peak * plot_h
             y -= h
             bars.append(
-                (STREAM_CLASSES.get(stream, "bar-other"), f"{x:.1f}", f"{y:.1f}", f"{bar_w:.1f}")
+                (colours.get(stream, OTHER_STREAM_COLOUR), f"{x:.1f}", f"{y:.1f}", f"{bar_w:.1f}")
                 + (f"{h:.1f}", ", ".join(tip))
             )
         # an invisible full-height target so every hour has a tooltip, even an empty one
-        bars.append(("bar-hit", f"{x:.1f}", f"{top}", f"{bar_w:.1f}", f"{plot_h}", " · ".join(tip)))
+        hits.append((f"{x:.1f}", f"{top}", f"{bar_w:.1f}", f"{plot_h}", " · ".join(tip)))
         if i % 6 == 0 or i == len(hours) - 1:
             labels.append((f"{x + bar_w / 2:.1f}", f"{height - 6}", f"{hour['start']:%H:%M}"))
     grid = [
@@ -249,8 +263,13 @@ def hourly_chart(hours, width: int = 720, height: int = 180) -> SafeString:
         ),
         format_html_join(
             "",
-            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            '<rect class="bar" fill="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
             bars,
+        )
+        + format_html_join(
+            "",
+            '<rect class="bar-hit" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            hits,
         ),
         format_html_join(
             "", '<text x="{}" y="{}" text-anchor="middle" class="chart-label">{}</text>', labels

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.text import slugify
 
-from collector.kinds import all_kinds
+from collector.kinds import all_kinds, get_kind
 from collector.models import IngestBucket
 
 PAGE_SIZE = 50
@@ -87,13 +87,23 @@ def last_hour_series(source_ids) -> dict[int, list[int]]:
     return series
 
 
-def hourly_series(source_id: int, hours: int = 24) -> list[dict]:
-    """Items per hour and stream over the last ``hours`` hours (oldest first), for the chart."""
+def kind_streams(kind_name: str):
+    """The streams of a kind with their chart colours (none for a kind no longer installed)."""
+    try:
+        return get_kind(kind_name).streams
+    except LookupError:
+        return ()
+
+
+def hourly_series(source_id: int, kind_name: str, hours: int = 24) -> list[dict]:
+    """Items per hour and stream over the last ``hours`` hours (oldest first), for the chart;
+    every stream of the source's kind has a count in every hour."""
     now = timezone.now()
     newest = now.replace(minute=0, second=0, microsecond=0)
     oldest = newest - dt.timedelta(hours=hours - 1)
+    names = [stream.name for stream in kind_streams(kind_name)]
     result = [
-        {"start": oldest + dt.timedelta(hours=i), "counts": {"Alerts": 0, "Events": 0}}
+        {"start": oldest + dt.timedelta(hours=i), "counts": dict.fromkeys(names, 0)}
         for i in range(hours)
     ]
     rows = IngestBucket.objects.filter(source_id=source_id, start__gte=oldest).values_list(

@@ -12,7 +12,6 @@ from django.utils import timezone
 from collector.choices import (
     DATA_GAP_EVENT,
     STATE_LOOK,
-    TENANT_ACCESS_EVENT,
     ErrorType,
     Severity,
     SourceState,
@@ -58,7 +57,7 @@ class EventFilterForm(forms.Form):
     event = forms.ChoiceField(
         choices=[("", "Any")]
         + [(e.event_name, e.event_name) for e in ErrorType]
-        + [(DATA_GAP_EVENT, DATA_GAP_EVENT), (TENANT_ACCESS_EVENT, TENANT_ACCESS_EVENT)],
+        + [(DATA_GAP_EVENT, DATA_GAP_EVENT)],
         required=False,
     )
     type = forms.ChoiceField(

@@ -1,7 +1,7 @@
 """Source pages: the kind picker, Add and Edit forms, Test connection, the source page with its
 timeline, checkpoints, runs and chart, the JSON view, and the lifecycle actions.
 
-The stored client secret never reaches the browser: forms render the secret field empty, the JSON
+The stored secret never reaches the browser: forms render the secret field empty, the JSON
 view shows ``********``, and Test connection on an edit uses the stored secret on the server.
 """
 
@@ -10,7 +10,6 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Count, F, Min, Sum
-from django.db.models.functions import Lower
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,24 +21,22 @@ from django.views.decorators.http import require_GET, require_POST
 from collector import services
 from collector.api.sources import source_json as api_source_json
 from collector.choices import SourceState
-from collector.crypto import DecryptionError
-from collector.forms import SourceForm, source_form_class
+from collector.forms import source_form_class
 from collector.kinds import get_kind
-from collector.models import Collector, Field, HealthEvent, Source
+from collector.models import Collector, HealthEvent, Source
 from collector.services import ServiceError
 from collector.status import describe
 from collector.templatetags.collector_tags import status_payload
-from collector.validators import SETTABLE_BUILTIN_FIELDS, validate_field_name
 from collector.views.base import (
     hourly_series,
     kind_by_slug,
     kind_icon,
     kind_slug,
+    kind_streams,
     kind_tiles,
     last_hour_series,
 )
 
-TEST_DEADLINE_SECONDS = 10
 SHOWN_CHECKPOINTS = 50
 SHOWN_TENANTS = 20
 KEEP_SECRET = "Leave blank to keep the current secret"
@@ -50,8 +47,6 @@ LIFECYCLE_STEPS = (
     SourceState.AUTHENTICATED,
     SourceState.COLLECTING,
 )
-# Fields every kind's form shares; the rest (credentials, APIs) are what Test connection needs.
-COMMON_FIELDS = set(SourceForm.base_fields) | {"polling_interval"}
 
 
 def source_document(source: Source) -> dict:
@@ -123,8 +118,8 @@ def source_edit(request, pk):
     form = _form_class(source.kind)(
         request.POST or None, instance=source, collector=source.collector
     )
-    if "client_secret" in form.fields:
-        form.fields["client_secret"].widget.attrs["placeholder"] = KEEP_SECRET
+    if form.secret_field in form.fields:
+        form.fields[form.secret_field].widget.attrs["placeholder"] = KEEP_SECRET
     if request.method == "POST" and form.is_valid():
         try:
             services.update_source(source=source, form=form)
@@ -141,66 +136,19 @@ def source_edit(request, pk):
 
 
 # --- test connection --------------------------------------------------------------------------
-def _sample_line(item: dict) -> dict:
-    """A one-line summary of a vendor item: its time, type and text, whichever keys it has."""
-
-    def first(*keys):
-        for key in keys:
-            if item.get(key):
-                return str(item[key])
-        return ""
-
-    return {
-        "time": first("raisedAt", "when", "created_at", "time"),
-        "type": first("category", "group", "type"),
-        "text": first("description", "name", "type", "id"),
-        "json": item,
+def _connection_test(request, form, stored: Source | None) -> HttpResponse:
+    """Answer the HTML fragment of a Test connection (collector.services.test_connection)."""
+    test = services.test_connection(form=form, stored=stored)
+    report = test.report
+    context = {
+        "problems": test.problems,
+        "failure": test.failure,
+        "report": report,
+        "identity": report.identity if report else None,
+        "regions": test.regions,
+        "samples": [line for line, _item in test.samples],
+        "error": report.error if report else None,
     }
-
-
-def _connection_test(request, form, stored: Source | None, kind_name: str) -> HttpResponse:
-    """Run the kind's connection test on the form's credentials; answer an HTML fragment.
-
-    Only the kind's own fields must be valid (a missing name does not stop a test). A blank secret
-    on an edit means the stored one, decrypted here and never sent back. Nothing is saved.
-    """
-    form.is_valid()
-    problems = {
-        form[name].label: errors
-        for name, errors in form.errors.items()
-        if name not in COMMON_FIELDS and name != "__all__"
-    }
-    context = {"problems": problems}
-    if not problems:
-        secret = form.new_secret()
-        try:
-            if not secret and stored is not None:
-                secret = stored.get_secret().reveal()
-        except DecryptionError as exc:
-            context["failure"] = f"{exc} Enter the secret again."
-        else:
-            kind = get_kind(kind_name)
-            try:
-                report = kind.test_connection(
-                    config=form.kind_config(), secret=secret, deadline=TEST_DEADLINE_SECONDS
-                )
-            except Exception as exc:  # a kind must never raise here; if one does, say so
-                context["failure"] = f"The connection test could not run ({type(exc).__name__})."
-            else:
-                identity = report.identity
-                regions = []
-                if identity is not None:
-                    regions = sorted(
-                        {t.region for t in identity.tenants if t.region}
-                        | ({identity.region} if identity.region else set())
-                    )
-                context.update(
-                    report=report,
-                    identity=identity,
-                    regions=regions,
-                    samples=[_sample_line(s) for s in report.samples[:5]],
-                    error=report.error,
-                )
     response = render(request, "collector/_connection_report.html", context)
     response["Cache-Control"] = "no-store"
     return response
@@ -213,7 +161,7 @@ def source_test_new(request, pk, kind):
     collector = get_object_or_404(Collector, pk=pk)
     source_kind = kind_by_slug(kind)
     form = _form_class(source_kind.name)(request.POST, collector=collector)
-    return _connection_test(request, form, None, source_kind.name)
+    return _connection_test(request, form, None)
 
 
 @require_POST
@@ -222,7 +170,7 @@ def source_test_existing(request, pk):
     """Test an Edit form's credentials; a blank secret means the stored one (used server-side)."""
     source = _editable_source(pk)
     form = _form_class(source.kind)(request.POST, instance=source, collector=source.collector)
-    return _connection_test(request, form, source, source.kind)
+    return _connection_test(request, form, source)
 
 
 @require_GET
@@ -231,39 +179,7 @@ def fields_check(request):
     icons of the fields widget. Statuses: ``enabled``, ``builtin`` (green); ``missing``,
     ``disabled`` (orange, added or enabled on save when asked); ``invalid``. Field names are not
     sensitive, so any logged-in user may ask."""
-    names = [n.strip() for n in request.GET.getlist("name") if n.strip()][:20]
-    known = {
-        row["lname"]: row["enabled"]
-        for row in Field.objects.annotate(lname=Lower("name"))
-        .filter(lname__in=[n.lower() for n in names])
-        .values("lname", "enabled")
-    }
-    answer = {}
-    for name in names:
-        if name in SETTABLE_BUILTIN_FIELDS:
-            answer[name] = {"status": "builtin", "message": "A built-in field."}
-            continue
-        try:
-            validate_field_name(name)
-        except Exception as exc:
-            answer[name] = {"status": "invalid", "message": " ".join(exc.messages)}
-            continue
-        enabled = known.get(name.lower())
-        if enabled is None:
-            answer[name] = {
-                "status": "missing",
-                "message": "This field does not exist in the Fields schema; it will be dropped "
-                "unless it is added.",
-            }
-        elif not enabled:
-            answer[name] = {
-                "status": "disabled",
-                "message": "This field is disabled in the Fields schema; it will be dropped "
-                "unless it is enabled.",
-            }
-        else:
-            answer[name] = {"status": "enabled", "message": "Exists and is enabled."}
-    return JsonResponse({"fields": answer})
+    return JsonResponse({"fields": services.check_field_names(request.GET.getlist("name"))})
 
 
 # --- the source page --------------------------------------------------------------------------
@@ -308,7 +224,7 @@ def source_detail(request, pk):
     for checkpoint in checkpoints:
         checkpoint.tenant = names.get(checkpoint.tenant_id)
     last_hour = last_hour_series([pk])[pk]
-    hours = hourly_series(pk)
+    hours = hourly_series(pk, source.kind)
     transitions = list(source.transitions.all()[:30])
     health = describe(source, open_events)
     context = {
@@ -326,6 +242,7 @@ def source_detail(request, pk):
         "spark": last_hour,
         "last_hour": sum(last_hour),
         "hours": hours,
+        "streams": kind_streams(source.kind),
         "last_day": sum(sum(h["counts"].values()) for h in hours),
         "total": stored["total"] or 0,
         "oldest_data": stored["oldest"],

@@ -230,7 +230,7 @@ class SophosSession(KindSession):
             self.identity = Identity(data["id"], id_type, region, (tenant,))
         elif id_type in ("partner", "organization"):
             tenants = tuple(self._list_tenants(id_type, data["id"]))
-            self.identity = Identity(data["id"], id_type, "", tenants)
+            self.identity = Identity(data["id"], id_type, "", tenants, fans_out=True)
         else:
             raise classify.unusable_credential(id_type)
         return self.identity

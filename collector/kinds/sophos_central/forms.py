@@ -1,20 +1,20 @@
-"""The Sophos Central source form: the shared source fields plus credentials, APIs and interval.
+"""The Sophos Central source form: the shared source fields plus credentials and APIs.
 
 The same form validates the Add Source page and the JSON API (whose config keys map onto these
 fields through ``SophosCentralKind.config_keys``).
 """
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from collector.choices import Stream
-from collector.crypto import MASK
 from collector.forms import SourceForm
+from collector.kinds.base import Fieldset
+
+STREAMS = ("Alerts", "Events")
 
 
 class SophosCentralSourceForm(SourceForm):
-    """A Sophos Central source: the shared fields plus credentials, APIs and polling interval."""
+    """A Sophos Central source: the shared fields plus credentials and the APIs to collect."""
 
     client_id = forms.CharField(label="Client ID", max_length=128)
     client_secret = forms.CharField(
@@ -26,21 +26,18 @@ class SophosCentralSourceForm(SourceForm):
     )
     supported_apis = forms.MultipleChoiceField(
         label="Supported APIs to collect",
-        choices=Stream.choices,
+        choices=[(s, s) for s in STREAMS],
         widget=forms.CheckboxSelectMultiple,
-        initial=[Stream.ALERTS, Stream.EVENTS],
+        initial=list(STREAMS),
         error_messages={"required": "Select at least one of Alerts and Events."},
-    )
-    polling_interval = forms.IntegerField(
-        label="Polling Interval (seconds)",
-        initial=settings.POLLING_INTERVAL_DEFAULT,
-        min_value=settings.POLLING_INTERVAL_MIN,
-        max_value=settings.POLLING_INTERVAL_MAX,
-        required=False,
-        help_text="How often the source checks for new data; 300 seconds by default.",
     )
 
     kind_name = "Sophos Central"
+    secret_field = "client_secret"
+    fieldsets = (
+        Fieldset("Credentials", ("client_id", "client_secret"), test_connection=True),
+        Fieldset("Collection", ("supported_apis", "polling_interval")),
+    )
 
     class Meta(SourceForm.Meta):
         pass
@@ -49,12 +46,8 @@ class SophosCentralSourceForm(SourceForm):
         super().__init__(*args, **kwargs)
         source = self.instance
         if source.pk:
-            self.fields["client_id"].initial = source.client_id
-            self.fields["supported_apis"].initial = source.supported_apis
-            self.fields["polling_interval"].initial = source.polling_interval
-            self.fields["client_secret"].help_text = "Leave blank to keep the current secret."
-        else:
-            self.fields["client_secret"].required = True
+            self.fields["client_id"].initial = source.config.get("clientId", "")
+            self.fields["supported_apis"].initial = list(source.config.get("supported_apis") or [])
 
     def clean_client_id(self):
         value = self.cleaned_data["client_id"].strip()
@@ -62,30 +55,10 @@ class SophosCentralSourceForm(SourceForm):
             raise ValidationError("A Client ID is required.", code="required")
         return value
 
-    def clean_client_secret(self):
-        value = self.cleaned_data.get("client_secret", "")
-        if value == MASK:
-            value = ""
-        if not value and not self.instance.has_secret:
-            raise ValidationError("A Client Secret is required.", code="required")
-        return value
-
-    def clean_polling_interval(self):
-        value = self.cleaned_data.get("polling_interval")
-        return settings.POLLING_INTERVAL_DEFAULT if value is None else value
-
     def kind_config(self) -> dict:
         """The non-secret configuration stored in ``Source.config``."""
-        apis = [
-            api
-            for api in (Stream.ALERTS, Stream.EVENTS)
-            if api in self.cleaned_data["supported_apis"]
-        ]
+        chosen = self.cleaned_data["supported_apis"]
         return {
             "clientId": self.cleaned_data["client_id"],
-            "supported_apis": [str(a) for a in apis],
+            "supported_apis": [api for api in STREAMS if api in chosen],
         }
-
-    def new_secret(self) -> str:
-        """The secret to store, or "" to keep the stored one."""
-        return self.cleaned_data.get("client_secret", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -12,14 +13,44 @@ from collector.kinds.base import (
     TEXT_LIST,
     ConfigKey,
     ConnectionReport,
+    ItemLine,
     ItemMeta,
     SourceKind,
+    StreamSpec,
 )
 from collector.kinds.sophos_central import classify
 from collector.kinds.sophos_central.client import SophosSession
 from collector.kinds.sophos_central.mapping import map_item
 
 _TRUE = {"1", "true", "yes", "on"}
+
+# The kind's own settings: a Django setting of this name wins (tests and the demo set them), else
+# the environment variable, else the real Sophos Central.
+SETTINGS = {
+    "SOPHOS_TOKEN_URL": (
+        "SUMOSOURCES_SOPHOS_TOKEN_URL",
+        "https://id.sophos.com/api/v2/oauth2/token",
+    ),
+    "SOPHOS_API_URL": ("SUMOSOURCES_SOPHOS_API_URL", "https://api.central.sophos.com"),
+    "SOPHOS_EXTRA_HOSTS": ("SUMOSOURCES_SOPHOS_EXTRA_HOSTS", ""),
+    "SOPHOS_VERIFY_TLS": ("SUMOSOURCES_SOPHOS_VERIFY_TLS", "true"),
+}
+
+
+def setting(name: str) -> Any:
+    """One of :data:`SETTINGS`, read now (not at import), so overrides take effect at once."""
+    from django.conf import settings
+
+    value = getattr(settings, name, None)
+    if value is not None:
+        return value
+    variable, default = SETTINGS[name]
+    value = os.environ.get(variable, default)
+    if name == "SOPHOS_EXTRA_HOSTS":
+        return [host.strip() for host in value.split(",") if host.strip()]
+    return value
+
+
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -45,12 +76,13 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 class SophosCentralKind(SourceKind):
     name = "Sophos Central"
-    streams = ("Alerts", "Events")
+    streams = (StreamSpec("Alerts", "#d63384"), StreamSpec("Events", "#0d6efd"))
     description = (
         "Alerts and events from the Sophos Central APIs, with a tenant, partner or organization "
         "API credential."
     )
-    icon = "collector/kinds/sophos-central.svg"
+    icon = "kinds/sophos_central/icon.svg"
+    help_template = "kinds/sophos_central/help.html"
     # The seed's JSON configuration keys, in its order.
     config_keys = {
         "clientId": ConfigKey("client_id", TEXT),
@@ -74,11 +106,31 @@ class SophosCentralKind(SourceKind):
         from collector.crypto import MASK
 
         return {
-            "clientId": source.client_id,
+            "clientId": source.config.get("clientId", ""),
             "clientSecret": MASK,
-            "supported_apis": source.supported_apis,
+            "supported_apis": list(self.source_streams(source.config)),
             "pollingInterval": source.polling_interval,
         }
+
+    def source_streams(self, config: dict[str, Any]) -> tuple[str, ...]:
+        """The Supported APIs ticked on the form, in the kind's order (both when none is set)."""
+        chosen = set(_strings(config.get("supported_apis")))
+        return tuple(s for s in self.stream_names if s in chosen) or self.stream_names
+
+    def describe_item(self, item: dict[str, Any]) -> ItemLine:
+        """An alert by its raisedAt, category and description; an event by when, group, name."""
+
+        def first(*keys: str) -> str:
+            for key in keys:
+                if item.get(key):
+                    return str(item[key])[:300]
+            return ""
+
+        return ItemLine(
+            time=first("raisedAt", "when", "created_at"),
+            type=first("category", "group", "type"),
+            text=first("description", "name", "type", "id"),
+        )
 
     def open(self, *, config: dict[str, Any], secret: str, **options: Any) -> SophosSession:
         """A session for one run. ``config`` uses the API's key names (``clientId``,
@@ -88,17 +140,14 @@ class SophosCentralKind(SourceKind):
 
         Settings are read now, not at import, so tests and the simulator can override them.
         """
-        from django.conf import settings
-
-        apis = _strings(config.get("supported_apis")) or self.streams
         return SophosSession(
             client_id=str(config.get("clientId") or "").strip(),
             secret=secret or "",
-            token_url=settings.SOPHOS_TOKEN_URL,
-            api_url=settings.SOPHOS_API_URL,
-            extra_hosts=tuple(settings.SOPHOS_EXTRA_HOSTS or ()),
-            verify=tls_verify(getattr(settings, "SOPHOS_VERIFY_TLS", True)),
-            supported_apis=tuple(a for a in apis if a in self.streams),
+            token_url=setting("SOPHOS_TOKEN_URL"),
+            api_url=setting("SOPHOS_API_URL"),
+            extra_hosts=tuple(setting("SOPHOS_EXTRA_HOSTS") or ()),
+            verify=tls_verify(setting("SOPHOS_VERIFY_TLS")),
+            supported_apis=self.source_streams(config),
             exclude_types=_strings(config.get("exclude_types")),
             **options,
         )
@@ -118,7 +167,7 @@ class SophosCentralKind(SourceKind):
         try:
             with self.open(config=config, secret=secret, **options) as session:
                 identity = session.authenticate()
-                summary = _identity_sentence(identity)
+                summary = f"Authenticated as {identity.label}."
                 samples: list[dict[str, Any]] = []
                 for stream in session.supported_apis:
                     for tenant in identity.tenants[:1]:
@@ -134,7 +183,7 @@ class SophosCentralKind(SourceKind):
         except CollectionError as exc:
             prefix = ""
             if identity is not None:
-                prefix = f"{_identity_sentence(identity)} Reading {exc.api or 'data'} failed: "
+                prefix = f"Authenticated as {identity.label}. Reading {exc.api or 'data'} failed: "
             return ConnectionReport(
                 False, f"{prefix}{exc.message} {exc.remedy}".strip(), identity, error=exc
             )
@@ -144,15 +193,3 @@ class SophosCentralKind(SourceKind):
                 "Try again; if it keeps failing, check the server log.",
             )
             return ConnectionReport(False, f"{error.message} {error.remedy}", identity, error=error)
-
-
-def _identity_sentence(identity) -> str:
-    regions = sorted({t.region for t in identity.tenants if t.region})
-    where = f" in {', '.join(regions)}" if regions else ""
-    if identity.id_type == "tenant":
-        return f"Authenticated as a tenant credential{where}."
-    count = len(identity.tenants)
-    return (
-        f"Authenticated as {'an' if identity.id_type == 'organization' else 'a'} "
-        f"{identity.id_type} credential with {count} tenant{'' if count == 1 else 's'}{where}."
-    )
