@@ -15,7 +15,7 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from collector.choices import HEALTH_LOOK, STATE_LOOK
-from collector.status import describe
+from collector.status import status_payload
 
 register = template.Library()
 
@@ -32,22 +32,6 @@ def icon(name: str, size: int = 16, css: str = "") -> SafeString:
         size,
         name,
     )
-
-
-def status_payload(source, events) -> dict:
-    """What the status icon shows for a source, as plain data (the live JSON endpoint's shape)."""
-    info = describe(source, list(events or []))
-    # The state's detail and an event's line often say the same sentence; say it once.
-    lines = info.lines
-    return {
-        "state": source.state,
-        "stateLabel": info.state_look.label,
-        "health": info.health,
-        "label": info.look.label,
-        "icon": info.look.icon,
-        "colour": info.look.colour,
-        "tooltip": "\n".join(lines),
-    }
 
 
 @register.simple_tag

@@ -27,8 +27,7 @@ from collector.forms import SourceForm, source_form_class
 from collector.kinds import get_kind
 from collector.models import Collector, Field, HealthEvent, Source
 from collector.services import ServiceError
-from collector.status import describe
-from collector.templatetags.collector_tags import status_payload
+from collector.status import describe, status_payload
 from collector.validators import SETTABLE_BUILTIN_FIELDS, validate_field_name
 from collector.views.base import (
     hourly_series,
