@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from collector.choices import HEALTH_LOOK, STATE_LOOK
+from collector.choices import STATE_LOOK
 from collector.status import status_payload
 
 register = template.Library()
@@ -74,22 +74,6 @@ def status_icon(source, events=None, link: bool = True, size: int = 18) -> SafeS
         data["tooltip"],
         aria,
         svg,
-    )
-
-
-@register.simple_tag
-def health_icon(health: str, size: int = 18) -> SafeString:
-    """The icon of a health value on its own (legends, counts)."""
-    look = HEALTH_LOOK[health]
-    return format_html(
-        '<span class="status-icon text-{}" title="{}">'
-        '<svg class="icon" width="{}" height="{}" aria-hidden="true" focusable="false">'
-        '<use href="#icon-{}"></use></svg></span>',
-        look.colour,
-        look.description,
-        size,
-        size,
-        look.icon,
     )
 
 
