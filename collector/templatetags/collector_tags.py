@@ -297,6 +297,7 @@ def highlight(text, keywords) -> SafeString:
 
 
 @register.filter
-def truncate_middle(text, length: int = 300) -> str:
+def truncate_end(text, length: int = 300) -> str:
+    """``text`` cut to at most ``length`` characters, its end replaced by an ellipsis."""
     text = "" if text is None else str(text)
     return text if len(text) <= length else text[: length - 1] + "…"
