@@ -15,9 +15,10 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.status import Stat
 
-from collector.api.common import LEGACY, Method, iso, route
+from collector.api.common import LEGACY, Method, route
 from collector.choices import Severity, SourceState
 from collector.models import Checkpoint, HealthEvent, Source
+from collector.shapes import iso
 from collector.status import describe, open_events_by_source
 
 log = logging.getLogger(__name__)

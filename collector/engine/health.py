@@ -26,6 +26,7 @@ from collector.models import (
     Message,
     Source,
 )
+from collector.shapes import iso
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def failure_details(error: CollectionError, verdict: Verdict) -> dict:
     details = error.details()
     details["attempts"] = verdict.attempts
     if verdict.next_attempt_at:
-        details["nextAttemptAt"] = verdict.next_attempt_at.isoformat(timespec="seconds")
+        details["nextAttemptAt"] = iso(verdict.next_attempt_at)
         details["retrying"] = True
     elif error.retries:
         details["gaveUp"] = True

@@ -50,6 +50,7 @@ from collector.models import (
     Source,
     Tenant,
 )
+from collector.shapes import iso
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +199,8 @@ def _report_gap(source: Source, page: Page) -> None:
             "Collection resumed at the oldest point available.",
             "api": gap.stream,
             "tenantId": gap.tenant_id,
-            "lostFrom": gap.lost_from.isoformat(),
-            "lostUntil": gap.lost_until.isoformat(),
+            "lostFrom": iso(gap.lost_from),
+            "lostUntil": iso(gap.lost_until),
         },
     )
 

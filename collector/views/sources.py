@@ -20,13 +20,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from collector import services
-from collector.api.sources import source_json as api_source_json
 from collector.choices import SourceState
 from collector.crypto import DecryptionError
 from collector.forms import SourceForm, source_form_class
 from collector.kinds import get_kind
 from collector.models import Collector, Field, HealthEvent, Source
 from collector.services import ServiceError
+from collector.shapes import source_json as api_source_json
 from collector.status import describe, status_payload
 from collector.validators import SETTABLE_BUILTIN_FIELDS, validate_field_name
 from collector.views.base import (
