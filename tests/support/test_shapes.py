@@ -1,8 +1,11 @@
-"""The small shared helpers: ISO times in the Sumo shape."""
+"""The small shared helpers: ISO times in the Sumo shape and the IngestBucket step."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from collector.buckets import BUCKET, bucket_floor
 from collector.shapes import iso
 
 UTC = dt.UTC
@@ -27,3 +30,33 @@ def test_iso_cuts_microseconds_instead_of_rounding():
 
 def test_iso_of_none_is_none():
     assert iso(None) is None
+
+
+# --- bucket_floor -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("moment", "start"),
+    [
+        ((16, 7, 59, 999999), (16, 5)),
+        ((16, 5, 0, 0), (16, 5)),
+        ((16, 4, 59, 999999), (16, 0)),
+        ((16, 59, 59, 0), (16, 55)),
+        ((0, 0, 0, 1), (0, 0)),
+    ],
+)
+def test_bucket_floor_gives_the_start_of_the_five_minute_bucket(moment, start):
+    hour, minute, second, micro = moment
+    floored = bucket_floor(dt.datetime(2026, 1, 20, hour, minute, second, micro, tzinfo=UTC))
+    assert floored == dt.datetime(2026, 1, 20, *start, tzinfo=UTC)
+
+
+def test_bucket_floor_keeps_the_zone_and_agrees_with_utc():
+    kathmandu = ZoneInfo("Asia/Kathmandu")  # UTC+05:45, the oddest offset in use
+    local = dt.datetime(2026, 1, 20, 22, 3, 10, tzinfo=kathmandu)
+    floored = bucket_floor(local)
+    assert floored.tzinfo is kathmandu
+    assert floored == bucket_floor(local.astimezone(UTC))
+
+
+def test_consecutive_buckets_are_one_step_apart():
+    moment = dt.datetime(2026, 1, 20, 16, 9, 30, tzinfo=UTC)
+    assert bucket_floor(moment + BUCKET) - bucket_floor(moment) == dt.timedelta(minutes=5)
