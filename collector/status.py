@@ -1,7 +1,7 @@
 """What a source's health looks like: computed once, here, from stored facts.
 
 The Collection page's icon and tooltip, the live-status JSON and the health status API all call
-:func:`describe`, so they always agree.
+:func:`describe` (the icon and the live JSON through :func:`status_payload`), so they always agree.
 """
 
 from collections import defaultdict
@@ -25,10 +25,6 @@ class SourceHealth:
     look: Look
     state_look: Look
     lines: list[str] = field(default_factory=list)
-
-    @property
-    def tooltip(self) -> str:
-        return "\n".join(self.lines)
 
 
 def health_of(state: str, events: list[HealthEvent]) -> str:
@@ -64,6 +60,25 @@ def describe(source: Source, events: list[HealthEvent]) -> SourceHealth:
     # The state detail often is the event's own sentence; say each thing once.
     lines = list(dict.fromkeys(lines))
     return SourceHealth(health=health, look=HEALTH_LOOK[health], state_look=state_look, lines=lines)
+
+
+def status_payload(source: Source, events) -> dict:
+    """What the status icon shows for a source, as plain data (the live-status JSON's shape).
+
+    ``{"state", "stateLabel", "health", "label", "icon", "colour", "tooltip"}``, the tooltip being
+    :func:`describe`'s lines joined by newlines; ``events`` are the source's open health events.
+    The ``status_icon`` template tag renders it, static/collector/status.js applies it in place.
+    """
+    info = describe(source, list(events or []))
+    return {
+        "state": source.state,
+        "stateLabel": info.state_look.label,
+        "health": info.health,
+        "label": info.look.label,
+        "icon": info.look.icon,
+        "colour": info.look.colour,
+        "tooltip": "\n".join(info.lines),
+    }
 
 
 def open_events_by_source(source_ids) -> dict[int, list[HealthEvent]]:

@@ -10,8 +10,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django_q.status import Stat
 
-from collector.api import status as status_api
 from collector.auth import create_access_key
 from collector.choices import SourceState
 from collector.models import Checkpoint, HealthEvent
@@ -142,7 +142,7 @@ def test_status_shows_a_live_cluster(viewer_api, monkeypatch):
         tob=timezone.now(),
         uptime=lambda: 42.4,
     )
-    monkeypatch.setattr(status_api.Stat, "get_all", staticmethod(lambda: [stat]))
+    monkeypatch.setattr(Stat, "get_all", staticmethod(lambda: [stat]))
     cluster = viewer_api.get("/status").json()["cluster"]
     assert cluster == {
         "alive": True,
@@ -158,7 +158,7 @@ def test_status_reports_an_unreachable_broker(viewer_api, monkeypatch):
     def unreachable():
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(status_api.Stat, "get_all", staticmethod(unreachable))
+    monkeypatch.setattr(Stat, "get_all", staticmethod(unreachable))
     response = viewer_api.get("/status")
     assert response.status_code == 200
     cluster = response.json()["cluster"]

@@ -15,7 +15,6 @@ call, so no handler can forget one:
    500 ``internal.error`` without a stack trace (and is logged with an error id to find it).
 """
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -342,14 +341,6 @@ def expect_keys(obj: dict, allowed, where: str, code: str = "invalid.request") -
         names = ", ".join(f"{where}.{key}" for key in unknown)
         known = ", ".join(sorted(allowed))
         raise bad_request(f"Unknown key {names}; known keys are: {known}.", code)
-
-
-def iso(moment) -> str | None:
-    """A UTC time as ``2026-01-20T16:10:27.085Z`` (milliseconds, ``Z``), or None."""
-    if moment is None:
-        return None
-    utc = moment.astimezone(dt.UTC)
-    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- ETags ------------------------------------------------------------------------------------

@@ -40,9 +40,9 @@ from collector.forms import source_form_class
 from collector.kinds import all_kinds, get_kind
 from collector.kinds.base import TEXT, TEXT_LIST, ConfigKey
 from collector.models import Source
+from collector.shapes import SOURCE_TYPE, source_config, source_json
 
 API_VERSION = "v1"
-SOURCE_TYPE = "Universal"
 CREATE_INVALID = "createValidationError"
 UPDATE_INVALID = "updateValidationError"
 DUPLICATE = "DuplicateResourceName"
@@ -69,34 +69,7 @@ def kind_keys(kind: str) -> dict[str, ConfigKey]:
 READ_ONLY_SOURCE_KEYS = ("id", "state")
 
 
-# --- shapes -----------------------------------------------------------------------------------
-def source_config(source: Source) -> dict:
-    """The ``config`` object of a source, secret masked, ``_siemForward`` back among the fields."""
-    config = {
-        "name": source.name,
-        "description": source.description,
-        "category": source.category,
-        "fields": {**(source.fields or {}), "_siemForward": source.forward_to_siem},
-    }
-    try:
-        config.update(get_kind(source.kind).api_config(source))
-    except LookupError:
-        # A source of a kind no longer installed still shows its stored (non-secret) config.
-        config.update(source.config or {}, pollingInterval=source.polling_interval)
-    return config
-
-
-def source_json(source: Source, *, export: bool = False) -> dict:
-    """A source as the API answers it; ``export`` leaves out id and state (a download)."""
-    body = {} if export else {"id": source.pk}
-    body["schemaRef"] = {"type": source.kind}
-    if not export:
-        body["state"] = {"state": source.state}
-    body["sourceType"] = SOURCE_TYPE
-    body["config"] = source_config(source)
-    return body
-
-
+# --- ETags and answers (the JSON shapes themselves are in collector.shapes) -----------------------
 def source_etag(source: Source) -> str:
     """Covers the configuration, including the (encrypted) secret so a new secret changes it, but
     not the state, which the engine moves on its own."""

@@ -1,53 +1,24 @@
 """``GET /api/v1/status``: the health status of every source and of the task cluster, for scripts
-and the health status page.
+(the health status page links to it as its JSON).
 
 The answer costs a fixed number of queries whatever the number of sources: sources with their
 collectors, their open events, all checkpoints, the open-event totals, and django-q2's cluster
-status (kept in the database cache, so a cluster in another process is seen).
+status (read by collector.cluster from the database cache, so a cluster in another process is
+seen).
 """
 
-import logging
 from collections import Counter, defaultdict
 
 from django.db.models import Count
 from django.http import JsonResponse
 from django.utils import timezone
-from django_q.conf import Conf
-from django_q.status import Stat
 
-from collector.api.common import LEGACY, Method, iso, route
+from collector.api.common import LEGACY, Method, route
 from collector.choices import Severity, SourceState
+from collector.cluster import cluster_status
 from collector.models import Checkpoint, HealthEvent, Source
+from collector.shapes import iso
 from collector.status import describe, open_events_by_source
-
-log = logging.getLogger(__name__)
-
-
-def cluster_status() -> dict:
-    """Whether a django-q2 cluster is alive (a cluster refreshes its entry every few seconds, and
-    the entry expires when it stops doing so)."""
-    try:
-        stats = Stat.get_all()
-    except Exception as exc:
-        # A broker that cannot be reached is a finding of this page, not a failure of it.
-        log.warning("cluster status unavailable: %s", exc.__class__.__name__)
-        return {
-            "alive": False,
-            "clusters": [],
-            "error": f"The task broker could not be read ({exc.__class__.__name__}).",
-        }
-    clusters = [
-        {
-            "id": str(stat.cluster_id),
-            "host": stat.host,
-            "status": stat.status,
-            "workers": len(stat.workers),
-            "uptimeSeconds": round(stat.uptime()) if stat.tob else None,
-        }
-        for stat in stats
-    ]
-    alive = any(stat.status != Conf.STOPPED for stat in stats)
-    return {"alive": alive, "clusters": clusters}
 
 
 def _streams(checkpoints, now) -> tuple[list[dict], dict[str, int]]:

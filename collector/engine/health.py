@@ -27,6 +27,7 @@ from collector.models import (
     Message,
     Source,
 )
+from collector.shapes import iso
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def failure_details(error: CollectionError, verdict: Verdict) -> dict:
     details = error.details()
     details["attempts"] = verdict.attempts
     if verdict.next_attempt_at:
-        details["nextAttemptAt"] = verdict.next_attempt_at.isoformat(timespec="seconds")
+        details["nextAttemptAt"] = iso(verdict.next_attempt_at)
         details["retrying"] = True
     elif error.retries:
         details["gaveUp"] = True
@@ -250,8 +251,8 @@ def report_gap(source: Source, gap) -> None:
             "Collection resumed at the oldest point available.",
             "api": gap.stream,
             "tenantId": gap.tenant_id,
-            "lostFrom": gap.lost_from.isoformat(),
-            "lostUntil": gap.lost_until.isoformat(),
+            "lostFrom": iso(gap.lost_from),
+            "lostUntil": iso(gap.lost_until),
         },
     )
 

@@ -18,6 +18,7 @@ import orjson
 from django.db import connection, transaction
 from django.db.models import F
 
+from collector.buckets import bucket_floor
 from collector.engine.claims import RunStopped, now
 from collector.kinds import get_kind
 from collector.kinds.base import Page
@@ -145,10 +146,6 @@ def _datetime_adapter():
     return fast
 
 
-def _bucket_start(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
-
-
 @dataclass
 class Stored:
     items: int
@@ -233,7 +230,7 @@ def store_page(
             if inserted:
                 cursor.execute(
                     sql["bucket"],
-                    [source.pk, stream, adapt(_bucket_start(receipt)), inserted, page.bytes],
+                    [source.pk, stream, adapt(bucket_floor(receipt)), inserted, page.bytes],
                 )
         if metadata.dropped and inserted:
             _count_dropped(metadata.dropped, inserted, source)

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from collector.choices import HEALTH_LOOK, STATE_LOOK
-from collector.status import describe
+from collector.choices import STATE_LOOK
+from collector.status import status_payload
 
 register = template.Library()
 
@@ -32,22 +32,6 @@ def icon(name: str, size: int = 16, css: str = "") -> SafeString:
         size,
         name,
     )
-
-
-def status_payload(source, events) -> dict:
-    """What the status icon shows for a source, as plain data (the live JSON endpoint's shape)."""
-    info = describe(source, list(events or []))
-    # The state's detail and an event's line often say the same sentence; say it once.
-    lines = info.lines
-    return {
-        "state": source.state,
-        "stateLabel": info.state_look.label,
-        "health": info.health,
-        "label": info.look.label,
-        "icon": info.look.icon,
-        "colour": info.look.colour,
-        "tooltip": "\n".join(lines),
-    }
 
 
 @register.simple_tag
@@ -90,22 +74,6 @@ def status_icon(source, events=None, link: bool = True, size: int = 18) -> SafeS
         data["tooltip"],
         aria,
         svg,
-    )
-
-
-@register.simple_tag
-def health_icon(health: str, size: int = 18) -> SafeString:
-    """The icon of a health value on its own (legends, counts)."""
-    look = HEALTH_LOOK[health]
-    return format_html(
-        '<span class="status-icon text-{}" title="{}">'
-        '<svg class="icon" width="{}" height="{}" aria-hidden="true" focusable="false">'
-        '<use href="#icon-{}"></use></svg></span>',
-        look.colour,
-        look.description,
-        size,
-        size,
-        look.icon,
     )
 
 
@@ -348,6 +316,7 @@ def highlight(text, keywords) -> SafeString:
 
 
 @register.filter
-def truncate_middle(text, length: int = 300) -> str:
+def truncate_end(text, length: int = 300) -> str:
+    """``text`` cut to at most ``length`` characters, its end replaced by an ellipsis."""
     text = "" if text is None else str(text)
     return text if len(text) <= length else text[: length - 1] + "…"

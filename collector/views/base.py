@@ -10,11 +10,11 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.text import slugify
 
+from collector.buckets import BUCKET, bucket_floor
 from collector.kinds import all_kinds, get_kind
 from collector.models import IngestBucket
 
 PAGE_SIZE = 50
-BUCKET = dt.timedelta(minutes=5)
 
 
 def paginate(request, queryset, per_page: int = PAGE_SIZE):
@@ -60,10 +60,6 @@ def kind_tiles() -> list[dict]:
 
 
 # --- ingest buckets ---------------------------------------------------------------------------
-def bucket_floor(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
-
-
 def last_hour_series(source_ids) -> dict[int, list[int]]:
     """Items per 5-minute bucket over the last hour (12 values, oldest first) per source.
 

@@ -15,8 +15,7 @@ from collector.choices import Health
 from collector.forms import CollectorForm
 from collector.models import Collector, Source
 from collector.services import ServiceError
-from collector.status import health_of, open_events_by_source
-from collector.templatetags.collector_tags import status_payload
+from collector.status import health_of, open_events_by_source, status_payload
 from collector.views.base import last_hour_series, paginate, parse_ids
 
 COLLECTORS_PER_PAGE = 50

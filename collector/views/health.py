@@ -16,6 +16,7 @@ from collector.choices import (
     Severity,
     SourceState,
 )
+from collector.cluster import cluster_summary
 from collector.models import HealthEvent, Source
 from collector.status import open_events_by_source
 from collector.views.base import paginate
@@ -171,25 +172,6 @@ STATUS_SORTS = {
 }
 
 
-def _cluster_summary() -> dict:
-    """Workers seen by django-q2 (its status lives in the shared cache).
-
-    The page must render even when the cache or broker is unreachable, so any failure to read the
-    status is shown as "unknown" rather than raised.
-    """
-    try:
-        from django_q.status import Stat
-
-        clusters = Stat.get_all()
-    except Exception:
-        return {"known": False, "clusters": 0, "workers": 0}
-    return {
-        "known": True,
-        "clusters": len(clusters),
-        "workers": sum(len(c.workers or []) for c in clusters),
-    }
-
-
 @permission_required("collector.view_source", raise_exception=True)
 def health_status(request):
     """Counts of sources by state, open events by severity, and each source's last successful
@@ -236,7 +218,6 @@ def health_status(request):
                 ("success", "Last successful collection"),
                 ("lag", "Behind"),
             ],
-            "cluster": _cluster_summary(),
-            "now": timezone.now(),
+            "cluster": cluster_summary(),
         },
     )

@@ -19,14 +19,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from collector import services
-from collector.api.sources import source_json as api_source_json
 from collector.choices import SourceState
 from collector.forms import source_form_class
 from collector.kinds import get_kind
 from collector.models import Collector, HealthEvent, Source
 from collector.services import ServiceError
-from collector.status import describe
-from collector.templatetags.collector_tags import status_payload
+from collector.shapes import source_json as api_source_json
+from collector.status import describe, status_payload
 from collector.views.base import (
     hourly_series,
     kind_by_slug,

@@ -85,7 +85,6 @@
             if (answer.status === "missing" || answer.status === "disabled") needsSchema = true;
           });
           if (autoAdd) autoAdd.hidden = !needsSchema;
-          widget.dataset.checked = String(mine);
         })
         .catch(function () { /* the icons stay as they were; the server validates on save */ });
     }

@@ -41,7 +41,6 @@
     const steps = Array.from(stepper.querySelectorAll("[data-step]"));
     const index = steps.findIndex(function (li) { return li.dataset.step === state; });
     const extra = stepper.querySelector("[data-step-extra]");
-    stepper.dataset.state = state;
     steps.forEach(function (li, i) {
       if (index >= 0) li.classList.toggle("done", i <= index);
       li.classList.toggle("current", i === index);
@@ -73,7 +72,6 @@
       });
       el.classList.add("text-" + info.colour);
       el.dataset.health = info.health;
-      el.dataset.state = info.state;
       el.setAttribute("aria-label", info.label + ": " + info.stateLabel);
       const use = el.querySelector("use");
       if (use) use.setAttribute("href", "#icon-" + info.icon);
@@ -115,6 +113,5 @@
       .finally(function () { window.setTimeout(poll, every * (1 + failures)); });
   }
 
-  document.body.dataset.statusPolling = "on";
   window.setTimeout(poll, Math.min(every, 1500));
 })();
