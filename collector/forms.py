@@ -164,6 +164,7 @@ class SourceForm(forms.ModelForm):
                 secret.help_text = "Leave blank to keep the current secret."
             else:
                 secret.required = True
+                secret.error_messages["required"] = f"{secret.label} is required."
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -197,7 +198,7 @@ class SourceForm(forms.ModelForm):
             if not secret and not self.instance.has_secret and self.secret_field not in self.errors:
                 label = self.fields[self.secret_field].label
                 self.add_error(
-                    self.secret_field, ValidationError(f"A {label} is required.", code="required")
+                    self.secret_field, ValidationError(f"{label} is required.", code="required")
                 )
         return cleaned
 

@@ -8,6 +8,7 @@ with the secret key and the encryption keys created in the data folder on first 
 import os
 import secrets
 import sys
+import importlib.util
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -69,12 +70,27 @@ INSTALLED_APPS = [
     "collector",
 ]
 
-# Source kinds, by the dotted path of their class. Each kind's package is also installed as an
-# app, so that its own templates/ and static/ folders are found; nothing else names a kind.
+# Source kinds, by the dotted path of their class; nothing else names a kind.
 SOURCE_KINDS = env_list(
     "SUMOSOURCES_SOURCE_KINDS", ["collector.kinds.sophos_central.SophosCentralKind"]
 )
-INSTALLED_APPS += [path.rpartition(".")[0] for path in SOURCE_KINDS]
+
+
+def _kind_apps(paths: list[str]) -> list[str]:
+    """The packages of kinds that ship templates/ or static/, installed as apps so that Django
+    finds those folders. Looked up without importing the kind (it may import models)."""
+    apps = []
+    for path in paths:
+        package = path.rpartition(".")[0]
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            if any((Path(folder) / name).is_dir() for name in ("templates", "static")):
+                apps.append(package)
+                break
+    return apps
+
+
+INSTALLED_APPS += _kind_apps(SOURCE_KINDS)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

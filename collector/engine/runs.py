@@ -197,7 +197,8 @@ def _save_identity(source: Source, identity) -> list[Tenant]:
     source.identity_type, source.fans_out = identity.id_type, identity.fans_out
     existing = {t.tenant_id: t for t in Tenant.objects.filter(source=source)}
     listed = set()
-    for info in identity.tenants:
+    # A kind without tenants collects the source itself: one implicit tenant with an empty id.
+    for info in identity.tenants or (TenantInfo(id="", name="", api_host=""),):
         listed.add(info.id)
         row = existing.get(info.id)
         if row is None:

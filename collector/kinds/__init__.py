@@ -14,38 +14,41 @@ from django.utils.module_loading import import_string
 
 from collector.kinds.base import SourceKind
 
-_REGISTRY: dict[str, SourceKind] = {}
+_CONFIGURED: dict[str, SourceKind] = {}
+_MANUAL: dict[str, SourceKind] = {}
 _loaded_from: tuple[str, ...] | None = None
 
 
-def _load() -> dict[str, SourceKind]:
+def _kinds() -> dict[str, SourceKind]:
+    """The configured kinds (re-read when settings.SOURCE_KINDS changes) and any registered by
+    hand, by name."""
     global _loaded_from
     paths = tuple(settings.SOURCE_KINDS)
     if _loaded_from != paths:
+        _CONFIGURED.clear()
         for path in paths:
             kind = import_string(path)()
-            _REGISTRY.setdefault(kind.name, kind)
+            _CONFIGURED[kind.name] = kind
         _loaded_from = paths
-    return _REGISTRY
+    return {**_CONFIGURED, **_MANUAL}
 
 
 def register(kind: SourceKind) -> SourceKind:
     """Register a kind instance by hand (tests); settings.SOURCE_KINDS is the normal way."""
-    _load()
-    _REGISTRY[kind.name] = kind
+    _MANUAL[kind.name] = kind
     return kind
 
 
 def unregister(name: str) -> None:
-    _REGISTRY.pop(name, None)
+    _MANUAL.pop(name, None)
 
 
 def get_kind(name: str) -> SourceKind:
     try:
-        return _load()[name]
+        return _kinds()[name]
     except KeyError:
         raise LookupError(f"unknown source kind {name!r}") from None
 
 
 def all_kinds() -> list[SourceKind]:
-    return sorted(_load().values(), key=lambda kind: kind.name)
+    return sorted(_kinds().values(), key=lambda kind: kind.name)

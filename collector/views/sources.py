@@ -215,7 +215,9 @@ def source_detail(request, pk):
             :SHOWN_CHECKPOINTS
         ]
     )
-    tenants = list(source.tenants.order_by("name", "tenant_id")[:SHOWN_TENANTS])
+    # The implicit tenant of a kind without tenants (an empty id) is the source itself.
+    listed_tenants = source.tenants.exclude(tenant_id="")
+    tenants = list(listed_tenants.order_by("name", "tenant_id")[:SHOWN_TENANTS])
     names = {
         t.tenant_id: t
         for t in source.tenants.filter(tenant_id__in={c.tenant_id for c in checkpoints})
@@ -236,7 +238,7 @@ def source_detail(request, pk):
         "checkpoints": checkpoints,
         "checkpoint_count": stored["count"],
         "tenants": tenants,
-        "tenant_count": source.tenants.count(),
+        "tenant_count": listed_tenants.count(),
         "runs": source.runs.all()[:20],
         "spark": last_hour,
         "last_hour": sum(last_hour),
