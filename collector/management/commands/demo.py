@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from collector import services
 from collector.forms import CollectorForm
 from collector.kinds.sophos_central.forms import SophosCentralSourceForm
-from collector.kinds.sophos_central.simulator import Simulator, SimulatorConfig
 from collector.models import Collector, Source
+from sophos_simulator import Simulator, SimulatorConfig
 from sumosources.env import env_int
 
 DEMO_COLLECTOR = "Demo Hosted Collector"

@@ -23,13 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from collector.kinds.sophos_central.simulator import endpoints
-from collector.kinds.sophos_central.simulator.endpoints import Answer, Rejected, Request
+from sophos_simulator import endpoints
+from sophos_simulator.endpoints import Answer, Rejected, Request
 
 if TYPE_CHECKING:
-    from collector.kinds.sophos_central.simulator.core import Simulator
+    from sophos_simulator.core import Simulator
 
-log = logging.getLogger("collector.kinds.sophos_central.simulator")
+log = logging.getLogger("sophos_simulator")
 
 ROUTES = {
     ("POST", "/api/v2/oauth2/token"): ("Token", endpoints.token),
