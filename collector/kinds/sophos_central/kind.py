@@ -145,6 +145,13 @@ class SophosCentralKind(SourceKind):
             )
             return ConnectionReport(False, f"{error.message} {error.remedy}", identity, error=error)
 
+    def demo(self, *, port: int):
+        """The bundled simulator with a partner credential and a source reading from it."""
+        # Imported when asked: web and worker processes never load the simulator otherwise.
+        from collector.kinds.sophos_central import demo
+
+        return demo.start(port=port)
+
 
 def _identity_sentence(identity) -> str:
     regions = sorted({t.region for t in identity.tenants if t.region})
