@@ -247,4 +247,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     return 0
-
