@@ -34,7 +34,7 @@ run: $(VENV)/.run-deps
 	$(MANAGE) bootstrap
 	$(MANAGE) serve
 
-# `make run` plus the bundled Sophos Central simulator and a demo source: data within a minute.
+# `make run` plus each source kind's demo (a stand-in vendor and a demo source): data within a minute.
 demo: $(VENV)/.run-deps
 	$(MANAGE) migrate --noinput
 	$(MANAGE) createcachetable
@@ -62,8 +62,9 @@ check: $(VENV)/.dev-deps
 bench-ingest: $(VENV)/.dev-deps
 	$(PY) bench/ingest.py
 
-simulator: $(VENV)/.run-deps
-	$(MANAGE) sophos_simulator
+# The stand-in vendor on its own (standard library only, no Django): `make simulator ARGS="--help"`.
+simulator: $(PY)
+	$(PY) -m sophos_simulator $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

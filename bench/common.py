@@ -26,22 +26,15 @@ def free_port() -> int:
 
 
 class SimulatorProcess:
-    """`manage.py sophos_simulator` with the given options, ready when its stats answer."""
+    """`python -m sophos_simulator` with the given options, ready when its stats answer."""
 
     def __init__(self, **options):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "sophos_simulator",
-            "--port",
-            str(self.port),
-        ]
+        args = [sys.executable, "-m", "sophos_simulator", "--port", str(self.port)]
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
-        env = dict(os.environ, SUMOSOURCES_DATA_DIR=tempfile.mkdtemp(prefix="sumo-sim-"))
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 600
         while True:
             try:

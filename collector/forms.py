@@ -164,7 +164,6 @@ class SourceForm(forms.ModelForm):
                 secret.help_text = "Leave blank to keep the current secret."
             else:
                 secret.required = True
-                secret.error_messages["required"] = f"{secret.label} is required."
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()

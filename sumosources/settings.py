@@ -5,10 +5,10 @@ with the secret key and the encryption keys created in the data folder on first 
 ``DATABASE_URL`` switches to PostgreSQL and ``SUMOSOURCES_BROKER_URL`` to the Redis broker.
 """
 
+import importlib.util
 import os
 import secrets
 import sys
-import importlib.util
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured

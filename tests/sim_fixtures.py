@@ -10,8 +10,8 @@
 
 import pytest
 
-from collector.kinds.sophos_central.simulator import Simulator, SimulatorConfig
 from collector.kinds.sophos_central.transport import clear_token_cache
+from sophos_simulator import Simulator, SimulatorConfig
 
 
 @pytest.fixture

@@ -27,12 +27,12 @@ from tests.fake_kind import FakeKind, item
 
 @pytest.fixture
 def fake(monkeypatch):
-    kind = FakeKind()
-    monkeypatch.setitem(kinds._REGISTRY, kind.name, kind)
+    kind = kinds.register(FakeKind())
     # The scripted hooks stand for edits made elsewhere between two pages; iterate in this thread
     # so they happen exactly there (prefetching has its own tests below).
     monkeypatch.setattr(runs, "prefetched", lambda pages: pages)
-    return kind
+    yield kind
+    kinds.unregister(kind.name)
 
 
 @pytest.fixture

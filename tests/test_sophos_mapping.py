@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from collector.kinds.sophos_central import kind
 from collector.kinds.sophos_central.mapping import SIEM_EVENT_IDS, parse_time, siem_event_id
-from collector.kinds.sophos_central.simulator.catalog import CATEGORIES, EVENT_TYPES
 from collector.kinds.sophos_central.transport import host_allowed, normalise_host, region_of
+from sophos_simulator.catalog import CATEGORIES, EVENT_TYPES
 
 UTC = dt.UTC
 

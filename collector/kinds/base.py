@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from collector.kinds.demo import KindDemo
+
 
 @dataclass(frozen=True)
 class Tenant:
@@ -236,3 +238,7 @@ class SourceKind(ABC):
         self, *, config: dict[str, Any], secret: str, deadline: float = 15.0
     ) -> ConnectionReport:
         """Try the credentials within ``deadline`` seconds overall; never raises."""
+
+    def demo(self, *, port: int) -> KindDemo | None:
+        """A running stand-in vendor and a demo source for ``make demo``; None when the kind has none."""
+        return None

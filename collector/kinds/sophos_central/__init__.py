@@ -1,4 +1,4 @@
-"""The Sophos Central source kind: vendor client, item mapping and a bundled simulator.
+"""The Sophos Central source kind: vendor client, item mapping and the demo.
 
 * :mod:`.kind` — :class:`SophosCentralKind`, registered as ``kind`` (name ``Sophos Central``).
 * :mod:`.client` — :class:`SophosSession`: token, whoami, tenants, event and alert pages and the
@@ -7,8 +7,9 @@
   process-wide token cache and server clock.
 * :mod:`.classify` — every failure as a :class:`collector.errors.CollectionError`.
 * :mod:`.mapping` — per-item vendor id, message time and `_siemEventID`.
-* :mod:`.simulator` — a local Sophos Central for tests, benchmarks and demos
-  (``python manage.py sophos_simulator``).
+* :mod:`.demo` — ``make demo``'s stand-in: the top-level :mod:`sophos_simulator` package (a local
+  Sophos Central for tests, benchmarks and demos, ``python -m sophos_simulator``) with a partner
+  credential and a demo source.
 """
 
 from collector.kinds.sophos_central.kind import SophosCentralKind

@@ -193,3 +193,11 @@ class SophosCentralKind(SourceKind):
                 "Try again; if it keeps failing, check the server log.",
             )
             return ConnectionReport(False, f"{error.message} {error.remedy}", identity, error=error)
+
+    def demo(self, *, port: int):
+        """The bundled simulator with a partner credential and a source reading from it."""
+        # Imported when asked: web and worker processes never load the simulator otherwise.
+        from collector.kinds.sophos_central import demo
+
+        return demo.start(port=port)
+

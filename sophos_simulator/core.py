@@ -10,16 +10,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from collector.kinds.sophos_central.simulator.catalog import (
+from sophos_simulator.catalog import (
     EVENT_TYPE_INDEX,
     TENANT_NAMES,
     ItemFactory,
     iso_ms,
     uuid_from,
 )
-from collector.kinds.sophos_central.simulator.config import SimulatorConfig
-from collector.kinds.sophos_central.simulator.faults import Fault, FaultBook
-from collector.kinds.sophos_central.simulator.store import AlertStore, ItemStore, Served
+from sophos_simulator.config import SimulatorConfig
+from sophos_simulator.faults import Fault, FaultBook
+from sophos_simulator.store import AlertStore, ItemStore, Served
 
 STREAMS = ("Events", "Alerts")
 
@@ -410,7 +410,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         """Listen (port 0: a free port) and serve in a background thread; returns self."""
-        from collector.kinds.sophos_central.simulator.server import make_server
+        from sophos_simulator.server import make_server
 
         if self._server is not None:
             return self

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from collector.kinds.sophos_central.simulator.catalog import EVENT_TYPE_INDEX, GEOGRAPHY, iso_ms
-from collector.kinds.sophos_central.simulator.store import SEQ_MASK
+from sophos_simulator.catalog import EVENT_TYPE_INDEX, GEOGRAPHY, iso_ms
+from sophos_simulator.store import SEQ_MASK
 
 if TYPE_CHECKING:
-    from collector.kinds.sophos_central.simulator.core import SimCredential, SimTenant, Simulator
+    from sophos_simulator.core import SimCredential, SimTenant, Simulator
 
 JSON = "application/json"
 CURSOR_TAG = "V2_CURSOR"

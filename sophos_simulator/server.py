@@ -1,9 +1,15 @@
 """HTTP plumbing of the simulator: listener, TLS, keep-alive, faults, counters, control API.
 
 One listener serves every host: the token endpoint and global API at ``/``, each region's data
-host under ``/region/<name>``, and the control interface under ``/_simulator/`` (loopback
-clients only). HTTP/1.1 keep-alive with exact Content-Length; TCP_NODELAY so a page is not held
-back waiting for an ACK.
+host under ``/region/<name>``, and the control interface under ``/_simulator/``. HTTP/1.1
+keep-alive with exact Content-Length; TCP_NODELAY so a page is not held back waiting for an ACK.
+
+The control interface has no credential, so it guards against the ways a web page in a browser on
+this machine could reach it (see :meth:`Handler._control_refusal`): loopback clients only, a
+``Host`` naming this listener (DNS rebinding), no foreign ``Origin`` and JSON bodies only
+(cross-site form and ``text/plain`` posts, which need no CORS preflight). The vendor API paths
+keep no such check: like Sophos's, they answer whoever presents a bearer token, and they hold only
+generated data.
 """
 
 from __future__ import annotations
@@ -23,13 +29,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from collector.kinds.sophos_central.simulator import endpoints
-from collector.kinds.sophos_central.simulator.endpoints import Answer, Rejected, Request
+from sophos_simulator import endpoints
+from sophos_simulator.endpoints import Answer, Rejected, Request
 
 if TYPE_CHECKING:
-    from collector.kinds.sophos_central.simulator.core import Simulator
+    from sophos_simulator.core import Simulator
 
-log = logging.getLogger("collector.kinds.sophos_central.simulator")
+log = logging.getLogger("sophos_simulator")
 
 ROUTES = {
     ("POST", "/api/v2/oauth2/token"): ("Token", endpoints.token),
@@ -45,6 +51,25 @@ ROUTES = {
     ("POST", "/common/v1/alerts/search"): ("Alerts", endpoints.alerts_search),
 }
 _PATHS = {path for _method, path in ROUTES}
+
+
+def control_hosts(*, port: int, scheme: str, bound: str, public: str) -> frozenset[str]:
+    """The ``Host`` values (lower case) the control interface accepts: this listener's port on
+    127.0.0.1, localhost, [::1], the advertised ``public`` host and the ``bound`` address (unless
+    it is the wildcard), also without the port when it is the scheme's default."""
+    bound = bound.strip("[]")
+    names = {"127.0.0.1", "localhost", "[::1]", public}
+    if bound not in ("", "0.0.0.0", "::"):  # noqa: S104 (naming the wildcard address, not binding it)
+        names.add(f"[{bound}]" if ":" in bound else bound)
+    hosts = {f"{name}:{port}" for name in names}
+    if port == {"http": 80, "https": 443}[scheme]:
+        hosts |= names  # clients leave a default port out of Host and Origin
+    return frozenset(host.lower() for host in hosts)
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type header is ``application/json`` (parameters such as charset allowed)."""
+    return (content_type or "").split(";")[0].strip().lower() == "application/json"
 
 
 def is_loopback(address: str) -> bool:
@@ -201,10 +226,9 @@ class Handler(BaseHTTPRequestHandler):
     def _control(
         self, sim: Simulator, path: str, query: dict[str, list[str]], body: bytes
     ) -> Answer:
-        if not is_loopback(self.client_address[0]):
-            return endpoints.json_answer(
-                403, {"error": "the control interface answers loopback clients only"}
-            )
+        refusal = self._control_refusal(sim, body)
+        if refusal is not None:
+            return refusal
         try:
             data = json.loads(body) if body else {}
             if not isinstance(data, dict):
@@ -214,6 +238,35 @@ class Handler(BaseHTTPRequestHandler):
             )
         except (ValueError, KeyError, TypeError) as exc:
             return endpoints.json_answer(400, {"error": str(exc)})
+
+    def _control_refusal(self, sim: Simulator, body: bytes) -> Answer | None:
+        """Why a control request is refused (403 or 415, as JSON), or None when it may go on.
+
+        Loopback clients only, and even those may be a browser running someone else's page:
+        a rebound DNS name brings a foreign ``Host`` (403); a cross-site fetch or form brings a
+        foreign ``Origin`` (403); a form or ``text/plain`` post, which a page may send without a
+        CORS preflight, brings a body or Content-Type that is not JSON (415).
+        """
+        refuse = endpoints.json_answer
+        if not is_loopback(self.client_address[0]):
+            return refuse(403, {"error": "the control interface answers loopback clients only"})
+        hosts = self.server.control_hosts
+        if (self.headers.get("Host") or "").strip().lower() not in hosts:
+            return refuse(
+                403, {"error": "the control interface answers requests for this listener only"}
+            )
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in {
+            f"{sim.config.scheme}://{host}" for host in hosts
+        }:
+            return refuse(403, {"error": "the control interface answers same-origin requests only"})
+        content_type = self.headers.get("Content-Type")
+        if self.command != "GET" and (body or content_type) and not is_json(content_type):
+            return refuse(
+                415,
+                {"error": "control requests with a body must be Content-Type: application/json"},
+            )
+        return None
 
 
 STATUS_NAMES = {404: "notFound", 405: "methodNotAllowed"}
@@ -308,6 +361,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
     request_queue_size = 256
+    control_hosts: frozenset[str]  # the Host values the control interface accepts
 
     def __init__(
         self, address: tuple[str, int], sim: Simulator, ssl_context: ssl.SSLContext | None
@@ -324,6 +378,13 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), port
+        # Known only now that port 0 has become a real port.
+        self.control_hosts = control_hosts(
+            port=port,
+            scheme=self.sim.config.scheme,
+            bound=str(host),
+            public=self.sim.public_host,
+        )
 
     def finish_request(self, request, client_address) -> None:
         try:

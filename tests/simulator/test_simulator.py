@@ -1,23 +1,17 @@
 """The bundled Sophos Central simulator: strict like the real API, faithful to the contract,
-controllable over Python and HTTP, counting what it served, runnable from manage.py."""
+controllable over Python and HTTP, counting what it served (its command line: test_cli.py)."""
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from collector.kinds.sophos_central import kind
-from collector.kinds.sophos_central.simulator import Simulator, SimulatorConfig
-from collector.kinds.sophos_central.simulator.catalog import CATEGORIES, UNKNOWN_CATEGORIES
-from collector.kinds.sophos_central.simulator.server import is_loopback
-
-ROOT = Path(__file__).resolve().parent.parent
+from sophos_simulator import Simulator, SimulatorConfig
+from sophos_simulator.catalog import CATEGORIES, UNKNOWN_CATEGORIES
+from sophos_simulator.server import is_loopback
 
 
 class Client:
@@ -503,50 +497,3 @@ def test_config_file(tmp_path):
         SimulatorConfig.from_file(path)
     with pytest.raises(ValueError, match="id_type"):
         SimulatorConfig(id_type="reseller")
-
-
-# --- the management command ------------------------------------------------------------------
-
-
-def _manage(*args, **kwargs):
-    env = {**os.environ, "SUMOSOURCES_DEBUG": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "sophos_simulator", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kwargs,
-    )
-
-
-def test_command_help_documents_every_option():
-    out, _ = _manage("--help").communicate(timeout=60)
-    for option in ("--host", "--port", "--client-id", "--client-secret", "--id-type", "--tenants",
-                   "--events", "--alerts", "--rate", "--seed", "--tls-cert", "--tls-key", "--config",
-                   "--regions", "--token-lifetime", "--latency", "--alerts-max-page-size"):  # fmt: skip
-        assert option in out
-    assert "{tenant,partner,organization}" in out
-
-
-def test_command_runs_a_simulator_until_stopped():
-    proc = _manage("--port", "0", "--id-type", "partner", "--tenants", "2", "--events", "20")
-    try:
-        url = None
-        deadline = time.monotonic() + 60
-        lines = []
-        while time.monotonic() < deadline and url is None:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "listening on" in line:
-                url = line.rsplit(" ", 1)[-1].strip()
-        assert url, "".join(lines)
-        stats = requests.get(url + "/_simulator/stats", timeout=10).json()
-        assert stats["totals"]["Events"]["available"] == 40
-    finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-    assert "Simulator stopped." in out

@@ -1,10 +1,11 @@
 """A local Sophos Central: token, whoami, tenants, SIEM events and alerts, Common Alerts.
 
-Part of the product: ``python manage.py sophos_simulator`` runs it for demos and manual tests, and
-tests and benchmarks start it in-process. It follows ``sophos-central-api.md``, strict where the
-real API is strict, from deterministic seeded data. Python API::
+A program of its own, without Django: ``python -m sophos_simulator`` (or the product's
+``python manage.py sophos_simulator`` wrapper) runs it for demos and manual tests, and tests and
+benchmarks start it in-process. It follows ``sophos-central-api.md``, strict where the real API
+is strict, from deterministic seeded data. Python API::
 
-    from collector.kinds.sophos_central.simulator import Simulator, SimulatorConfig
+    from sophos_simulator import Simulator, SimulatorConfig
 
     with Simulator(SimulatorConfig(id_type="partner", tenants=3, events=1000, alerts=100)) as sim:
         sim.url, sim.token_url, sim.api_url   # base URL (port 0 picks a free port)
@@ -26,20 +27,21 @@ real API is strict, from deterministic seeded data. Python API::
 (``Simulator(id_type="partner", tenants=3)``); ``start()``/``stop()`` work without ``with``.
 Fault kinds and options are in :mod:`.faults`, the config file format in :mod:`.config`, the
 control interface over HTTP (``/_simulator/stats``, ``/_simulator/faults`` ...) in
-:mod:`.server` and the README (section "The Sophos Central simulator").
+:mod:`.server`, the command line in :mod:`.cli`, and the README (section "The Sophos Central
+simulator").
 
 Counters for "items served == items stored" checks: ``stats()["tenants"][id]["streams"]`` has,
 per stream (``Events``, ``Alerts`` from the Common Alerts API, ``SiemAlerts``), ``available``
 (items that exist), ``served`` (distinct items sent in full at least once) and ``served_total``.
 """
 
-from collector.kinds.sophos_central.simulator.config import (
+from sophos_simulator.config import (
     CredentialConfig,
     SimulatorConfig,
     TenantConfig,
 )
-from collector.kinds.sophos_central.simulator.core import SimCredential, SimTenant, Simulator
-from collector.kinds.sophos_central.simulator.faults import KINDS as FAULT_KINDS
+from sophos_simulator.core import SimCredential, SimTenant, Simulator
+from sophos_simulator.faults import KINDS as FAULT_KINDS
 
 __all__ = [
     "FAULT_KINDS",
