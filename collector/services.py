@@ -4,12 +4,12 @@ Views and the API call these after validating with collector.forms; nothing here
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from collector import engine
 from collector.choices import SourceState
 from collector.models import Collector, Field, Source
+from collector.search import name_search_q
 from collector.validators import MAX_CUSTOM_FIELDS
 
 
@@ -238,11 +238,8 @@ def _lower_keys(fields) -> set[str]:
 
 
 def search_sources(query: str):
-    """Sources whose name or category matches ``query`` (a trailing ``*`` is a prefix wildcard)."""
+    """Sources whose name or category matches ``query`` (see ``search.name_search_q``)."""
     query = query.strip()
     if not query:
         return Source.objects.all()
-    if query.endswith("*"):
-        prefix = query.rstrip("*")
-        return Source.objects.filter(Q(name__istartswith=prefix) | Q(category__istartswith=prefix))
-    return Source.objects.filter(Q(name__icontains=query) | Q(category__icontains=query))
+    return Source.objects.filter(name_search_q(query, "name", "category"))
