@@ -13,16 +13,23 @@ Log Search and a route's backlog), :func:`matches` (one message in Python, for a
 without a query) and the helpers behind both. Wildcards never become a regular expression: a
 backtracking regex turns ``a*****b`` into exponential work per row, while ``LIKE`` and the
 matcher here find each fixed part in turn, in time linear in the value for a given pattern.
+:func:`time_limit` bounds the database time of whatever runs inside it.
 """
 
+import logging
 import re
 import shlex
 import string
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
 
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.models import F, Lookup, Q, QuerySet
+
+logger = logging.getLogger(__name__)
 
 WILDCARD = "*"
 LIKE_ESCAPE = "\\"
@@ -255,3 +262,71 @@ def matches(parsed: ParsedQuery, message) -> bool:
             return False
     raw = _get(message, KEYWORD_COLUMN) if parsed.keywords else ""
     return all(wildcard_match(keyword_pattern(keyword), raw) for keyword in parsed.keywords)
+
+
+# --- bounded database time ----------------------------------------------------------------------
+class SearchTimeout(Exception):
+    """The database work inside :func:`time_limit` ran past its budget and was stopped."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"stopped after {seconds:g} s")
+        self.seconds = seconds
+
+
+# SQLite calls the progress handler every this many virtual-machine instructions: often enough to
+# stop within a millisecond, rarely enough to cost nothing measurable.
+PROGRESS_INSTRUCTIONS = 1000
+_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout
+
+
+@contextmanager
+def time_limit(seconds: float, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Stop the queries run inside after ``seconds`` of database time; raise :class:`SearchTimeout`.
+
+    Evaluate querysets inside the block. On PostgreSQL the block runs in a transaction (a savepoint
+    when one is open) with ``statement_timeout`` set locally, and the previous value is put back
+    afterwards, so an enclosing transaction keeps its own. On SQLite a progress handler interrupts
+    the running statement once the deadline passes, and is removed on the way out. A stopped
+    statement is read-only work here, so nothing needs undoing.
+    """
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic(using=using), connection.cursor() as cursor:
+                milliseconds = str(max(1, round(seconds * 1000)))
+                cursor.execute(
+                    "SELECT current_setting('statement_timeout'), "
+                    "set_config('statement_timeout', %s, true)",
+                    [milliseconds],
+                )
+                previous = cursor.fetchone()[0]
+                yield
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+        except OperationalError as exc:
+            cause = exc.__cause__
+            code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+            if code == _QUERY_CANCELED:
+                raise SearchTimeout(seconds) from exc
+            raise
+    elif connection.vendor == "sqlite":
+        connection.ensure_connection()
+        database = connection.connection
+        deadline = time.monotonic() + seconds
+        stopped = False
+
+        def progress() -> int:
+            nonlocal stopped
+            stopped = time.monotonic() >= deadline
+            return int(stopped)
+
+        database.set_progress_handler(progress, PROGRESS_INSTRUCTIONS)
+        try:
+            yield
+        except OperationalError as exc:
+            if stopped:
+                raise SearchTimeout(seconds) from exc
+            raise
+        finally:
+            database.set_progress_handler(None, 0)
+    else:
+        yield

@@ -1,12 +1,14 @@
 """Log Search: collected messages (and health-event log records) by metadata, time and keywords.
 
 The query language is :mod:`collector.search`; this view reads the request, picks the time range,
-pages the results and renders them.
+pages the results and renders them, inside the search time budget.
 """
 
 import datetime as dt
+import logging
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
 from django.utils import timezone
@@ -16,10 +18,14 @@ from collector.models import Message
 from collector.search import (
     KEYS,
     ParsedQuery,
+    SearchTimeout,
     filter_messages,
     parse_query,
     term_text,
+    time_limit,
 )
+
+logger = logging.getLogger(__name__)
 
 PER_PAGE = 50
 MAX_PAGE = 200
@@ -80,7 +86,23 @@ def log_search(request):
         start, end = now - RANGES[chosen][1], now
     number = data.get("page") or 1
     offset = (number - 1) * PER_PAGE
-    rows = list(search_messages(parsed, start, end)[offset : offset + PER_PAGE + 1])
+    budget = settings.SEARCH_TIMEOUT_SECONDS
+    timed_out = False
+    try:
+        with time_limit(budget):
+            rows = list(search_messages(parsed, start, end)[offset : offset + PER_PAGE + 1])
+    except SearchTimeout:
+        # A page that says what happened, not a 500: the budget exists so that one search cannot
+        # hold a web worker, and the user can narrow the search and try again.
+        timed_out, rows = True, []
+        logger.warning(
+            "Log Search stopped after %g s: user=%s q=%r range=%s page=%s",
+            budget,
+            request.user.get_username(),
+            data.get("q", ""),
+            chosen,
+            number,
+        )
     has_next = len(rows) > PER_PAGE and number < MAX_PAGE
     rows = rows[:PER_PAGE]
     for message in rows:
@@ -100,6 +122,8 @@ def log_search(request):
             "keywords": [part for k in parsed.keywords for part in k.split("*") if part],
             "terms": parsed.terms,
             "keys": [key.name for key in KEYS.values()],
+            "timed_out": timed_out,
+            "budget": budget,
             "page_number": number,
             "has_next": has_next,
             "has_previous": number > 1,
