@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from collector.crypto import DecryptionError
 from collector.kinds import get_kind
 from collector.kinds.base import ConnectionReport, ItemLine
 from collector.models import Collector, Field, Source
+from collector.search import name_search_q
 from collector.validators import MAX_CUSTOM_FIELDS, SETTABLE_BUILTIN_FIELDS, validate_field_name
 
 
@@ -344,11 +344,8 @@ def _lower_keys(fields) -> set[str]:
 
 
 def search_sources(query: str):
-    """Sources whose name or category matches ``query`` (a trailing ``*`` is a prefix wildcard)."""
+    """Sources whose name or category matches ``query`` (see ``search.name_search_q``)."""
     query = query.strip()
     if not query:
         return Source.objects.all()
-    if query.endswith("*"):
-        prefix = query.rstrip("*")
-        return Source.objects.filter(Q(name__istartswith=prefix) | Q(category__istartswith=prefix))
-    return Source.objects.filter(Q(name__icontains=query) | Q(category__icontains=query))
+    return Source.objects.filter(name_search_q(query, "name", "category"))

@@ -273,6 +273,7 @@ POLLING_INTERVAL_DEFAULT = 300
 RETRY_GIVE_UP_MINUTES = env_int("SUMOSOURCES_RETRY_GIVE_UP_MINUTES", 90, minimum=1)
 MESSAGE_RETENTION_DAYS = env_int("SUMOSOURCES_MESSAGE_RETENTION_DAYS", 30, minimum=1)
 RUN_RETENTION_DAYS = env_int("SUMOSOURCES_RUN_RETENTION_DAYS", 14, minimum=1)
+SEARCH_TIMEOUT_SECONDS = env_int("SUMOSOURCES_SEARCH_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("SUMOSOURCES_LOG_LEVEL", "INFO").upper()

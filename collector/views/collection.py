@@ -14,19 +14,12 @@ from collector import services
 from collector.choices import Health
 from collector.forms import CollectorForm
 from collector.models import Collector, Source
+from collector.search import name_search_q
 from collector.services import ServiceError
 from collector.status import health_of, open_events_by_source, status_payload
 from collector.views.base import last_hour_series, paginate, parse_ids
 
 COLLECTORS_PER_PAGE = 50
-
-
-def _collector_match(query: str) -> Q:
-    """Collectors whose name or category matches, with the same wildcard rule as sources."""
-    if query.endswith("*"):
-        prefix = query.rstrip("*")
-        return Q(name__istartswith=prefix) | Q(category__istartswith=prefix)
-    return Q(name__icontains=query) | Q(category__icontains=query)
 
 
 @permission_required("collector.view_collector", raise_exception=True)
@@ -41,7 +34,7 @@ def collection(request):
     collectors = Collector.objects.all()
     if query:
         matching = services.search_sources(query)
-        by_collector = _collector_match(query)
+        by_collector = name_search_q(query, "name", "category")
         collectors = collectors.filter(
             by_collector | Q(pk__in=matching.values("collector_id"))
         ).distinct()
