@@ -12,11 +12,13 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from sumosources.datafiles import make_data_dir
 from sumosources.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SUMOSOURCES_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only: the database in it holds session keys (the check sumosources.W001 reports a wider one).
+make_data_dir(DATA_DIR)
 
 DEBUG = env_bool("SUMOSOURCES_DEBUG", False)
 
@@ -53,6 +55,7 @@ ALLOWED_HOSTS = env_list("SUMOSOURCES_ALLOWED_HOSTS", ["127.0.0.1", "localhost",
 CSRF_TRUSTED_ORIGINS = env_list("SUMOSOURCES_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "sumosources.apps.SumoSourcesConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -110,7 +113,8 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, creating the database files owner-only (0600).
+            "ENGINE": "sumosources.sqlite",
             "NAME": DATA_DIR / "sumosources.sqlite3",
             "OPTIONS": {
                 # IMMEDIATE takes the write lock when a transaction begins, so two writers queue on
