@@ -8,6 +8,7 @@ with the secret key and the encryption keys created in the data folder on first 
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "django_q",
+    "axes",
     "collector",
 ]
 
@@ -83,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "collector.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: it turns a throttled login's answer into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Widgets render through the template engine, so templates/collector/widgets/ is found.
@@ -160,6 +164,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: a throttled user name or address is refused before the password hash is computed.
+    "collector.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): after SUMOSOURCES_LOGIN_FAILURE_LIMIT wrong passwords for one
+# user name, or from one client address, its logins are refused for the cool-off time. Counts live
+# in the database cache, so every web worker sees the same ones.
+AXES_ENABLED = True
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "default"
+AXES_FAILURE_LIMIT = env_int("SUMOSOURCES_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("SUMOSOURCES_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60)
+)
+# Two separate limits (a list of names, not a combination): one user name from any address, and
+# one address whatever the user names.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts during a lock neither count nor extend it: it ends one cool-off after it began, however
+# hard someone keeps trying the admin's name, and they get no guesses meanwhile.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "collector.auth.login_locked_out"
+# The cache handler keeps no rows, so the admin pages of axes would only ever be empty.
+AXES_ENABLE_ADMIN = False
+# No "AXES: BEGIN" line at every start of every command.
+AXES_VERBOSE = False
+if env_bool("SUMOSOURCES_BEHIND_TLS_PROXY", False):
+    # Behind a proxy every client arrives from the proxy's address: take the one it appended.
+    AXES_CLIENT_IP_CALLABLE = "collector.auth.login_client_ip"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "collector:collection"
 LOGOUT_REDIRECT_URL = "login"
@@ -274,5 +308,8 @@ LOGGING = {
         # urllib3 logs request lines at DEBUG; keep them out even when the level is lowered.
         "urllib3": {"level": "WARNING"},
         "django_q": {"level": env_str("SUMOSOURCES_Q_LOG_LEVEL", "WARNING").upper()},
+        # django-axes logs each failed login with the user name and address masked: no help to
+        # anyone. A refused login is logged once, readably, by collector.auth.login_locked_out.
+        "axes": {"level": "ERROR"},
     },
 }
