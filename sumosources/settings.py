@@ -24,9 +24,12 @@ make_data_dir(DATA_DIR)
 DEBUG = env_bool("SUMOSOURCES_DEBUG", False)
 
 # --- secret key -------------------------------------------------------------------------------
-# A key that is known to the world (the template's placeholder, Django's "insecure" keys, anything
-# short) must never sign production sessions, so production mode refuses to start with one.
+# A key that is known to the world (the template's placeholder, Django's "insecure" keys) or easy
+# to guess (short, few distinct characters) must never sign production sessions, so production
+# mode refuses to start with one. The length and variety rules are Django's own (security.W009).
 DEVELOPMENT_KEY_MARKERS = ("django-insecure", "change-me", "dev-secret", "development")
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
 
 
 def _read_or_create_secret_key() -> str:
@@ -41,15 +44,28 @@ def _read_or_create_secret_key() -> str:
 SECRET_KEY = env_str("SUMOSOURCES_SECRET_KEY") or _read_or_create_secret_key()
 
 
-def is_development_key(key: str) -> bool:
+def weak_key_reason(key: str) -> str | None:
+    """Why ``key`` may not sign production sessions, as a sentence naming the rule; else None."""
     lowered = key.lower()
-    return len(key) < 32 or any(marker in lowered for marker in DEVELOPMENT_KEY_MARKERS)
+    marker = next((m for m in DEVELOPMENT_KEY_MARKERS if m in lowered), None)
+    if marker:
+        return f"it contains {marker!r}, the mark of a development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"it has {len(key)} characters; at least {SECRET_KEY_MIN_LENGTH} are needed"
+    if (distinct := len(set(key))) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return (
+            f"it is made of {distinct} different character{'s' if distinct > 1 else ''}; "
+            f"at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} are needed"
+        )
+    return None
 
 
-if not DEBUG and is_development_key(SECRET_KEY):
+if not DEBUG and (_reason := weak_key_reason(SECRET_KEY)):
     raise ImproperlyConfigured(
-        "SUMOSOURCES_SECRET_KEY is a development key but SUMOSOURCES_DEBUG is off. Set a long random "
-        "key, or unset it to let Sumo Sources generate one in the data folder."
+        f"SUMOSOURCES_SECRET_KEY is refused in production mode (SUMOSOURCES_DEBUG is off): "
+        f"{_reason}. Set a long random key (python -c 'import secrets; "
+        f"print(secrets.token_urlsafe(50))'), or unset it to let Sumo Sources generate one in the "
+        f"data folder."
     )
 
 ALLOWED_HOSTS = env_list("SUMOSOURCES_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -158,9 +174,13 @@ CACHES = {
 }
 
 # --- auth -------------------------------------------------------------------------------------
+# Applied to passwords set in the admin and to SUMOSOURCES_ADMIN_PASSWORD (bootstrap).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
