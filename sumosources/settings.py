@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "collector.middleware.SecurityHeadersMiddleware",
+    "collector.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -318,13 +319,40 @@ RUN_RETENTION_DAYS = env_int("SUMOSOURCES_RUN_RETENTION_DAYS", 14, minimum=1)
 
 # --- logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("SUMOSOURCES_LOG_LEVEL", "INFO").upper()
+
+
+def _client_error_in_one_line(record) -> bool:
+    """A 4xx answer (a refused permission, a bad request) is the client's doing, not a bug: keep
+    its one line and drop the traceback Django attaches. 5xx records keep theirs."""
+    if getattr(record, "status_code", 500) < 500:
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "client_errors_in_one_line": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": _client_error_in_one_line,
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            # On the handler too: django.security.<Exception> records come from child loggers,
+            # which a filter on the django.security logger itself would not see.
+            "filters": ["client_errors_in_one_line"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # On the logger, so every handler (and a test's log capture) gets the one-line record.
+        "django.request": {"filters": ["client_errors_in_one_line"]},
         # urllib3 logs request lines at DEBUG; keep them out even when the level is lowered.
         "urllib3": {"level": "WARNING"},
         "django_q": {"level": env_str("SUMOSOURCES_Q_LOG_LEVEL", "WARNING").upper()},
