@@ -1,18 +1,31 @@
-"""API access keys: HTTP Basic with an access id and key, like Sumo Logic.
+"""API access keys (HTTP Basic with an access id and key, like Sumo Logic) and login throttling.
 
 Only a SHA-256 digest of each key is stored; keys are 32 random bytes, so the digest cannot be
-reversed by guessing and checking it costs microseconds per request.
+reversed by guessing and checking it costs microseconds per request. That is also why failed key
+attempts are not throttled: 256 random bits cannot be guessed online at any rate. Passwords can be,
+and each guess costs a password hash, so failed logins are throttled by django-axes (settings:
+``AXES_*``); the pieces of it that are ours are below.
 """
 
 import base64
 import binascii
 import hashlib
 import hmac
+import logging
+import math
 import secrets
 
+from axes.backends import AxesStandaloneBackend
+from axes.helpers import get_client_ip_address, get_client_username, get_cool_off
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
+from django.shortcuts import render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 from collector.models import AccessKey
+
+logger = logging.getLogger(__name__)
 
 
 def _digest(key: str) -> str:
@@ -79,3 +92,59 @@ def user_from_request(request):
     if user is not None and user.is_authenticated:
         return user
     return None
+
+
+# --- login throttling -------------------------------------------------------------------------
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """Axes' lockout check for logins made over HTTP; authenticates no one itself.
+
+    A call without a request (a management command, the test client's ``login()``) is not a guess
+    from the network and has no address to count, so it passes to the next backend unthrottled;
+    every login form of the product (the login page, the admin's) passes its request.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def login_client_ip(request) -> str | None:
+    """The client address behind a TLS proxy: the last ``X-Forwarded-For`` entry, which the proxy
+    appended (the earlier ones are whatever the client sent); else the peer address."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+    return forwarded or request.META.get("REMOTE_ADDR")
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """Axes' answer to a throttled login: the login page saying so (429, ``Retry-After``), and
+    one log line naming the user name (only if it is a real one: an unknown name may be a
+    password typed in the wrong field) and the address. Never the password."""
+    seconds = int(get_cool_off(request).total_seconds())
+    minutes = math.ceil(seconds / 60)
+    username = get_client_username(request, credentials) or ""
+    User = get_user_model()
+    known = (
+        bool(username) and User._default_manager.filter(**{User.USERNAME_FIELD: username}).exists()
+    )
+    logger.warning(
+        "Login refused for %s from %s: too many failed logins, locked for %d minutes",
+        f"user name {username!r}" if known else "an unknown user name",
+        getattr(request, "axes_ip_address", None) or get_client_ip_address(request),
+        minutes,
+    )
+    response = render(
+        request,
+        "registration/login.html",
+        {
+            "form": AuthenticationForm(request),
+            "next": request.POST.get("next", ""),
+            "locked_out": True,
+            "cool_off_minutes": minutes,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(seconds)
+    # Like the login page it stands for (LoginView is never_cache): it carries a CSRF token.
+    add_never_cache_headers(response)
+    return response

@@ -9,22 +9,28 @@ import importlib.util
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from sumosources.datafiles import make_data_dir
 from sumosources.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SUMOSOURCES_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only: the database in it holds session keys (the check sumosources.W001 reports a wider one).
+make_data_dir(DATA_DIR)
 
 DEBUG = env_bool("SUMOSOURCES_DEBUG", False)
 
 # --- secret key -------------------------------------------------------------------------------
-# A key that is known to the world (the template's placeholder, Django's "insecure" keys, anything
-# short) must never sign production sessions, so production mode refuses to start with one.
+# A key that is known to the world (the template's placeholder, Django's "insecure" keys) or easy
+# to guess (short, few distinct characters) must never sign production sessions, so production
+# mode refuses to start with one. The length and variety rules are Django's own (security.W009).
 DEVELOPMENT_KEY_MARKERS = ("django-insecure", "change-me", "dev-secret", "development")
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
 
 
 def _read_or_create_secret_key() -> str:
@@ -39,21 +45,35 @@ def _read_or_create_secret_key() -> str:
 SECRET_KEY = env_str("SUMOSOURCES_SECRET_KEY") or _read_or_create_secret_key()
 
 
-def is_development_key(key: str) -> bool:
+def weak_key_reason(key: str) -> str | None:
+    """Why ``key`` may not sign production sessions, as a sentence naming the rule; else None."""
     lowered = key.lower()
-    return len(key) < 32 or any(marker in lowered for marker in DEVELOPMENT_KEY_MARKERS)
+    marker = next((m for m in DEVELOPMENT_KEY_MARKERS if m in lowered), None)
+    if marker:
+        return f"it contains {marker!r}, the mark of a development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"it has {len(key)} characters; at least {SECRET_KEY_MIN_LENGTH} are needed"
+    if (distinct := len(set(key))) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return (
+            f"it is made of {distinct} different character{'s' if distinct > 1 else ''}; "
+            f"at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} are needed"
+        )
+    return None
 
 
-if not DEBUG and is_development_key(SECRET_KEY):
+if not DEBUG and (_reason := weak_key_reason(SECRET_KEY)):
     raise ImproperlyConfigured(
-        "SUMOSOURCES_SECRET_KEY is a development key but SUMOSOURCES_DEBUG is off. Set a long random "
-        "key, or unset it to let Sumo Sources generate one in the data folder."
+        f"SUMOSOURCES_SECRET_KEY is refused in production mode (SUMOSOURCES_DEBUG is off): "
+        f"{_reason}. Set a long random key (python -c 'import secrets; "
+        f"print(secrets.token_urlsafe(50))'), or unset it to let Sumo Sources generate one in the "
+        f"data folder."
     )
 
 ALLOWED_HOSTS = env_list("SUMOSOURCES_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("SUMOSOURCES_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "sumosources.apps.SumoSourcesConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -67,6 +87,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "django_q",
+    "axes",
     "collector",
 ]
 
@@ -96,6 +117,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "collector.middleware.SecurityHeadersMiddleware",
+    "collector.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -103,6 +125,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "collector.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: it turns a throttled login's answer into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Widgets render through the template engine, so templates/collector/widgets/ is found.
@@ -133,7 +157,8 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, creating the database files owner-only (0600).
+            "ENGINE": "sumosources.sqlite",
             "NAME": DATA_DIR / "sumosources.sqlite3",
             "OPTIONS": {
                 # IMMEDIATE takes the write lock when a transaction begins, so two writers queue on
@@ -173,12 +198,46 @@ CACHES = {
 }
 
 # --- auth -------------------------------------------------------------------------------------
+# Applied to passwords set in the admin and to SUMOSOURCES_ADMIN_PASSWORD (bootstrap).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: a throttled user name or address is refused before the password hash is computed.
+    "collector.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): after SUMOSOURCES_LOGIN_FAILURE_LIMIT wrong passwords for one
+# user name, or from one client address, its logins are refused for the cool-off time. Counts live
+# in the database cache, so every web worker sees the same ones.
+AXES_ENABLED = True
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "default"
+AXES_FAILURE_LIMIT = env_int("SUMOSOURCES_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("SUMOSOURCES_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60)
+)
+# Two separate limits (a list of names, not a combination): one user name from any address, and
+# one address whatever the user names.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts during a lock neither count nor extend it: it ends one cool-off after it began, however
+# hard someone keeps trying the admin's name, and they get no guesses meanwhile.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "collector.auth.login_locked_out"
+# The cache handler keeps no rows, so the admin pages of axes would only ever be empty.
+AXES_ENABLE_ADMIN = False
+# No "AXES: BEGIN" line at every start of every command.
+AXES_VERBOSE = False
+if env_bool("SUMOSOURCES_BEHIND_TLS_PROXY", False):
+    # Behind a proxy every client arrives from the proxy's address: take the one it appended.
+    AXES_CLIENT_IP_CALLABLE = "collector.auth.login_client_ip"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "collector:collection"
 LOGOUT_REDIRECT_URL = "login"
@@ -277,15 +336,45 @@ SEARCH_TIMEOUT_SECONDS = env_int("SUMOSOURCES_SEARCH_TIMEOUT_SECONDS", 5, minimu
 
 # --- logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("SUMOSOURCES_LOG_LEVEL", "INFO").upper()
+
+
+def _client_error_in_one_line(record) -> bool:
+    """A 4xx answer (a refused permission, a bad request) is the client's doing, not a bug: keep
+    its one line and drop the traceback Django attaches. 5xx records keep theirs."""
+    if getattr(record, "status_code", 500) < 500:
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "client_errors_in_one_line": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": _client_error_in_one_line,
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            # On the handler too: django.security.<Exception> records come from child loggers,
+            # which a filter on the django.security logger itself would not see.
+            "filters": ["client_errors_in_one_line"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # On the logger, so every handler (and a test's log capture) gets the one-line record.
+        "django.request": {"filters": ["client_errors_in_one_line"]},
         # urllib3 logs request lines at DEBUG; keep them out even when the level is lowered.
         "urllib3": {"level": "WARNING"},
         "django_q": {"level": env_str("SUMOSOURCES_Q_LOG_LEVEL", "WARNING").upper()},
+        # django-axes logs each failed login with the user name and address masked: no help to
+        # anyone. A refused login is logged once, readably, by collector.auth.login_locked_out.
+        "axes": {"level": "ERROR"},
     },
 }

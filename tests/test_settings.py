@@ -25,11 +25,30 @@ def _start(tmp_path, **env):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("key", ["django-insecure-abc123", "change-me", "short"])
-def test_production_mode_refuses_a_development_key(tmp_path, key):
+@pytest.mark.parametrize(
+    "key, rule",
+    [
+        ("django-insecure-" + "k3Y9" * 15, "'django-insecure', the mark of a development key"),
+        ("change-me", "'change-me', the mark of a development key"),
+        ("short", "it has 5 characters; at least 50 are needed"),
+        ("Vq3-Zp8_Lr2xWm5TaN7cYk0bHs4Je6GdUf1", "it has 35 characters; at least 50 are needed"),
+        ("x" * 64, "it is made of 1 different character; at least 5 are needed"),
+        ("abab" * 16, "it is made of 2 different characters; at least 5 are needed"),
+    ],
+)
+def test_production_mode_refuses_a_weak_secret_key_naming_the_rule(tmp_path, key, rule):
     result = _start(tmp_path, SUMOSOURCES_SECRET_KEY=key, SUMOSOURCES_DEBUG="0")
     assert result.returncode != 0
-    assert "development key" in result.stderr
+    assert "SUMOSOURCES_SECRET_KEY is refused in production mode" in result.stderr
+    assert rule in result.stderr
+
+
+def test_production_mode_accepts_a_long_random_key(tmp_path):
+    import secrets
+
+    result = _start(tmp_path, SUMOSOURCES_SECRET_KEY=secrets.token_urlsafe(50))
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
 
 
 def test_debug_mode_accepts_a_development_key(tmp_path):

@@ -3,7 +3,9 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django_q.models import Schedule
 
 from sumosources.env import env_str
@@ -32,6 +34,17 @@ class Command(BaseCommand):
         generated = not password
         if generated:
             password = secrets.token_urlsafe(12)
+        else:
+            # The same rules as a password set in the admin (AUTH_PASSWORD_VALIDATORS): the first
+            # admin can do everything, so "1" must not be enough.
+            try:
+                validate_password(password, user=User(username="admin"))
+            except ValidationError as error:
+                raise CommandError(
+                    "SUMOSOURCES_ADMIN_PASSWORD is refused: "
+                    + " ".join(error.messages)
+                    + " Choose a longer, less guessable one, or unset it to have one generated."
+                )
         User.objects.create_superuser("admin", email="", password=password)
         if generated:
             # Printed once, on the console of the person starting the product, never logged.
