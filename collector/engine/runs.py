@@ -50,6 +50,7 @@ from collector.models import (
     Source,
     Tenant,
 )
+from collector.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def collect_tenant(
 
 def _finish_run(run: CollectionRun, outcome: str, error: str = "") -> None:
     run.outcome = outcome
-    run.error = error[:2000]
+    run.error = redact(error, limit=2000)  # the message may quote a vendor: no token stored
     run.ended_at = now()
     run.save(update_fields=["pages", "items", "bytes", "outcome", "error", "ended_at"])
 
