@@ -22,7 +22,7 @@ from collector.errors import CollectionError
 from collector.kinds.base import Tenant
 
 if TYPE_CHECKING:
-    from collector.kinds.sophos_central.transport import Reply
+    from collector.kinds.sophos_central.transport import HostRefused, Reply
 
 CONFIG = ErrorType.THIRD_PARTY_CONFIG
 GENERIC = ErrorType.THIRD_PARTY_GENERIC
@@ -32,6 +32,7 @@ REPORT_IF_PERSISTS = (
     "Collection is retried automatically; if this persists, report it to the Sumo Sources "
     "maintainers with the correlation id."
 )
+PLAIN_URL = "a plain https://host[:port] address"
 CHECK_NETWORK = (
     "Check the network, proxy and firewall between this machine and Sophos Central; collection is "
     "retried automatically."
@@ -315,16 +316,38 @@ def wrong_shape(
     )
 
 
-def host_refused(host: str, *, api: str, tenant: Tenant | None = None) -> CollectionError:
-    return _error(
-        CONFIG,
-        f"Sophos Central named a data host outside the allowed Sophos domains ({host}), so no "
-        "token was sent to it.",
-        "If a simulator or proxy stands in for Sophos Central, add its host to "
-        "SUMOSOURCES_SOPHOS_EXTRA_HOSTS and restart the source.",
-        api=api,
-        tenant=tenant,
-    )
+def host_refused(
+    refused: HostRefused, *, api: str, tenant: Tenant | None = None, setting: str = ""
+) -> CollectionError:
+    """A URL the allow-list refused, named as the client would have connected to it.
+
+    ``setting`` names the configuration variable the URL came from; without it the URL came from
+    the vendor (a data region, a tenant's apiHost).
+    """
+    where = refused.shown
+    outside = refused.reason == "outside"
+    if setting:
+        if outside:
+            message = f"{setting} points outside the allowed Sophos domains ({where}), so nothing was sent to it."
+        else:
+            message = f"{setting} is not {PLAIN_URL} ({where}), so nothing was sent to it."
+        remedy = (
+            f"Correct {setting}; if a simulator or proxy stands in for Sophos Central, add its "
+            "host to SUMOSOURCES_SOPHOS_EXTRA_HOSTS. Then restart the source."
+        )
+    elif outside:
+        message = f"Sophos Central named a data host outside the allowed Sophos domains ({where}), so no token was sent to it."
+        remedy = (
+            "If a simulator or proxy stands in for Sophos Central, add its host to "
+            "SUMOSOURCES_SOPHOS_EXTRA_HOSTS and restart the source."
+        )
+    else:
+        message = f"Sophos Central named a data host that is not {PLAIN_URL} ({where}), so no token was sent to it."
+        remedy = (
+            "Restart the source to ask again; if it happens again, report it to the Sumo Sources "
+            "maintainers."
+        )
+    return _error(CONFIG, message, remedy, api=api, tenant=tenant)
 
 
 def unusable_credential(id_type: str) -> CollectionError:

@@ -27,14 +27,14 @@ from collector.kinds.sophos_central import classify
 from collector.kinds.sophos_central.mapping import UTC, iso_ms, parse_time
 from collector.kinds.sophos_central.transport import (
     ALERTS_MAX_SIZE,
+    HostRefused,
     Reply,
     Transport,
     cached_token,
+    check_url,
     credential_key,
     drop_token,
-    host_allowed,
     known_id_type,
-    normalise_host,
     origin,
     region_of,
     remember_id_type,
@@ -46,6 +46,8 @@ log = logging.getLogger("collector.kinds.sophos_central")
 
 WINDOW = 24 * 3600.0  # how far back the SIEM API serves
 WINDOW_MARGIN = 120.0  # clamp this far inside the window, so transit time cannot push us out of it
+TOKEN_URL_SETTING = "SUMOSOURCES_SOPHOS_TOKEN_URL"
+API_URL_SETTING = "SUMOSOURCES_SOPHOS_API_URL"
 POSITION_REFRESH = 3600.0  # re-store an idle stream's position this often (no false gaps later)
 EVENTS_LIMIT = 1000
 EVENTS_LIMIT_MIN = 200  # the SIEM API's documented minimum
@@ -72,6 +74,10 @@ class SophosSession(KindSession):
     Transport options (``timeout=(connect, read)``, ``retries``, ``backoff``, ``retry_after_cap``,
     ``deadline``, ``sleep``) go to :class:`Transport`. The secret lives only in this object and in
     the token request body: never in a log line, an error or a cache key.
+
+    Every URL (the configured token and API URLs, the data hosts the vendor names) goes through
+    :func:`~collector.kinds.sophos_central.transport.check_url` against ``extra_hosts``; the
+    transport checks each request's URL once more before sending it.
     """
 
     def __init__(
@@ -100,7 +106,7 @@ class SophosSession(KindSession):
         self.events_limit = max(EVENTS_LIMIT_MIN, min(EVENTS_LIMIT, int(events_limit)))
         self.alerts_page_size = max(1, int(alerts_page_size))
         self.alerts_overlap = float(alerts_overlap)
-        self.http = Transport(verify=verify, **transport_options)
+        self.http = Transport(extra_hosts=self.extra_hosts, verify=verify, **transport_options)
         self.identity: Identity | None = None
         self.tokens_fetched = 0
         self._key = credential_key(token_url, client_id, secret)
@@ -119,7 +125,7 @@ class SophosSession(KindSession):
             return token
         reply = self.http.request(
             "POST",
-            self.token_url,
+            self._configured(self.token_url, TOKEN_URL_SETTING, api="Token"),
             api="Token",
             data={
                 "grant_type": "client_credentials",
@@ -184,7 +190,11 @@ class SophosSession(KindSession):
         if tenant is not None and reply.status in (403, 404):
             scoped = self._multi_tenant()
         raise classify.status_error(
-            reply, api=api, tenant=tenant, tenant_scoped=scoped, reauthenticated=reauthenticated
+            reply,
+            api=api,
+            tenant=tenant,
+            tenant_scoped=scoped,
+            reauthenticated=reauthenticated,
         )
 
     def _multi_tenant(self) -> bool:
@@ -195,18 +205,25 @@ class SophosSession(KindSession):
         return id_type in ("partner", "organization")
 
     def _checked_host(self, url: Any, *, api: str, tenant: Tenant | None = None) -> str:
-        if not isinstance(url, str) or not url.strip():
-            raise classify.host_refused(repr(url), api=api, tenant=tenant)
-        host = normalise_host(url)
-        if not host_allowed(host, self.extra_hosts):
-            raise classify.host_refused(origin(host), api=api, tenant=tenant)
-        return host
+        """A data host the vendor named, checked, in its one normal form (else ThirdPartyConfig)."""
+        try:
+            return check_url(url, self.extra_hosts).url
+        except HostRefused as refused:
+            raise classify.host_refused(refused, api=api, tenant=tenant)
+
+    def _configured(self, url: str, setting: str, *, api: str) -> str:
+        """A configured URL (``setting`` names its variable), checked like the vendor's hosts."""
+        try:
+            return check_url(url, self.extra_hosts).url
+        except HostRefused as refused:
+            raise classify.host_refused(refused, api=api, setting=setting)
 
     # --- identity ---------------------------------------------------------------------------
 
     def whoami(self) -> dict[str, Any]:
         """The whoami answer, checked: ``id``, ``idType`` and ``apiHosts`` are present."""
-        reply = self._call("Whoami", f"{self.api_url}/whoami/v1")
+        base = self._configured(self.api_url, API_URL_SETTING, api="Whoami")
+        reply = self._call("Whoami", f"{base}/whoami/v1")
         data = reply.data
         if not isinstance(data.get("id"), str) or not data["id"]:
             raise classify.wrong_shape(reply, "no id", api="Whoami")
@@ -236,7 +253,8 @@ class SophosSession(KindSession):
         return self.identity
 
     def _list_tenants(self, id_type: str, owner_id: str) -> list[Tenant]:
-        url = f"{self.api_url}/{id_type}/v1/tenants"
+        base = self._configured(self.api_url, API_URL_SETTING, api="Tenants")
+        url = f"{base}/{id_type}/v1/tenants"
         header = {"X-Partner-ID" if id_type == "partner" else "X-Organization-ID": owner_id}
         tenants: list[Tenant] = []
         seen: set[str] = set()
