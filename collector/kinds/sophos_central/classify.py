@@ -3,7 +3,9 @@
 One place decides the error type (ThirdPartyConfig: only an edit or restart helps;
 ThirdPartyGeneric: retrying helps), picks the vendor's code and correlation id out of whichever
 body shape the failing API uses, and writes the two sentences users read in tooltips: what went
-wrong and what to do. No sentence ever contains a secret, a token or a raw exception dump.
+wrong and what to do. No sentence ever contains a secret, a token or a raw exception dump:
+every string the vendor supplies (codes, messages, request ids, tenant names) goes through
+:func:`collector.redact.redact`, with the secrets the caller sent, before it is part of an error.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import requests
 from collector.choices import ErrorType
 from collector.errors import CollectionError
 from collector.kinds.base import Tenant
+from collector.redact import ID_LIMIT, MESSAGE_LIMIT, redact
 
 if TYPE_CHECKING:
     from collector.kinds.sophos_central.transport import HostRefused, Reply
@@ -32,6 +35,8 @@ REPORT_IF_PERSISTS = (
     "Collection is retried automatically; if this persists, report it to the Sumo Sources "
     "maintainers with the correlation id."
 )
+# Our sentence around a vendor's message (at most MESSAGE_LIMIT) and a tenant name (ID_LIMIT).
+SENTENCE_LIMIT = 1000
 PLAIN_URL = "a plain https://host[:port] address"
 CHECK_NETWORK = (
     "Check the network, proxy and firewall between this machine and Sophos Central; collection is "
@@ -74,8 +79,12 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, min(seconds, 86400.0))
 
 
-def _vendor_fields(reply: Reply) -> tuple[str, str, str]:
-    """(code, message, correlation id) from either body shape, or from headers; '' if absent."""
+def _vendor_fields(reply: Reply, secrets: tuple[str, ...] = ()) -> tuple[str, str, str]:
+    """(code, message, correlation id) from either body shape, or from headers; '' if absent.
+
+    Each is redacted (``secrets`` too) and capped: a vendor that echoes its input must not make us
+    store what we sent it.
+    """
     data: Any = reply.data
     if data is None and reply.body:
         try:
@@ -84,15 +93,19 @@ def _vendor_fields(reply: Reply) -> tuple[str, str, str]:
             data = None
     code = message = correlation = ""
     if isinstance(data, dict):
-        code = str(data.get("errorCode") or data.get("error") or "")[:100]
-        message = str(data.get("message") or "")[:300]
-        correlation = str(
-            data.get("correlationId") or data.get("requestId") or data.get("trackingId") or ""
-        )[:100]
+        code = redact(
+            data.get("errorCode") or data.get("error") or "", secrets=secrets, limit=ID_LIMIT
+        )
+        message = redact(data.get("message") or "", secrets=secrets, limit=MESSAGE_LIMIT)
+        correlation = redact(
+            data.get("correlationId") or data.get("requestId") or data.get("trackingId") or "",
+            secrets=secrets,
+            limit=ID_LIMIT,
+        )
     if not correlation:
         for header in ("X-Correlation-ID", "X-Request-ID", "X-Amzn-RequestId", "X-Amzn-Trace-Id"):
             if reply.headers.get(header):
-                correlation = str(reply.headers[header])[:100]
+                correlation = redact(reply.headers[header], secrets=secrets, limit=ID_LIMIT)
                 break
     return code, message, correlation
 
@@ -104,39 +117,48 @@ def _reason(status: int) -> str:
         return f"HTTP {status}"
 
 
+def _tenant(tenant: Tenant) -> str:
+    """How a sentence names a tenant: its vendor-given name (redacted, capped) or its id."""
+    return redact(tenant.name or tenant.id, limit=ID_LIMIT)
+
+
 def _who(tenant: Tenant | None) -> str:
     if tenant is None:
         return ""
-    return f" for tenant {tenant.name or tenant.id}"
+    return f" for tenant {_tenant(tenant)}"
 
 
-def _error(error_type, message, remedy, *, api, tenant=None, **kwargs) -> CollectionError:
+def _error(
+    error_type, message, remedy, *, api, tenant=None, secrets=(), **kwargs
+) -> CollectionError:
+    # The sentence holds vendor text (a message, a tenant name): redact it whole once more.
     return CollectionError(
         error_type,
-        message,
+        redact(message, secrets=secrets, limit=SENTENCE_LIMIT),
         remedy=remedy,
         api=api,
-        tenant_id=tenant.id if tenant else "",
-        tenant_name=tenant.name if tenant else "",
+        tenant_id=tenant.id if tenant else "",  # an identifier we key on, kept exact
+        tenant_name=redact(tenant.name, secrets=secrets, limit=ID_LIMIT) if tenant else "",
         **kwargs,
     )
 
 
-def token_error(reply: Reply) -> CollectionError:
+def token_error(reply: Reply, *, secrets: tuple[str, ...] = ()) -> CollectionError:
     """A non-2xx answer of the token endpoint that retrying does not cure."""
-    code, _message, correlation = _vendor_fields(reply)
+    code, _message, correlation = _vendor_fields(reply, secrets)
     if code in TOKEN_CODES:
         message, remedy = TOKEN_CODES[code]
     elif reply.status in (400, 401, 403):
         message = f"Sophos Central refused to issue a token ({_reason(reply.status)}{', ' + code if code else ''})."
         remedy = "Edit the source and check the Client ID and Client Secret of the API credential."
     else:
-        return status_error(reply, api="Token")
+        return status_error(reply, api="Token", secrets=secrets)
     return _error(
         CONFIG,
         message,
         remedy,
         api="Token",
+        secrets=secrets,
         status=reply.status,
         vendor_code=code,
         correlation_id=correlation,
@@ -150,10 +172,14 @@ def status_error(
     tenant: Tenant | None = None,
     tenant_scoped: bool = False,
     reauthenticated: bool = False,
+    secrets: tuple[str, ...] = (),
 ) -> CollectionError:
-    """Classify a non-2xx answer of any API by its status (token codes are in :func:`token_error`)."""
+    """Classify a non-2xx answer of any API by its status (token codes are in :func:`token_error`).
+
+    ``secrets`` are what the request carried (client secret, token), redacted from the vendor's text.
+    """
     status = reply.status
-    code, vendor_message, correlation = _vendor_fields(reply)
+    code, vendor_message, correlation = _vendor_fields(reply, secrets)
     detail = f": {vendor_message}" if vendor_message and status == 400 else ""
     who = _who(tenant)
     retry_after = None
@@ -174,7 +200,7 @@ def status_error(
         )
     elif status == 403 and tenant_scoped:
         error_type = CONFIG
-        message = f"Sophos Central denied access to tenant {tenant.name or tenant.id} on the {api} API ({_reason(status)})."
+        message = f"Sophos Central denied access to tenant {_tenant(tenant)} on the {api} API ({_reason(status)})."
         remedy = (
             "Turn on partner assistance for this tenant or grant the credential access to it; the "
             "other tenants are still collected."
@@ -227,6 +253,7 @@ def status_error(
         remedy,
         api=api,
         tenant=tenant,
+        secrets=secrets,
         status=status,
         vendor_code=code,
         correlation_id=correlation,
@@ -287,8 +314,10 @@ def deadline_passed(*, api: str, tenant: Tenant | None) -> CollectionError:
     )
 
 
-def malformed(reply: Reply, *, api: str, tenant: Tenant | None) -> CollectionError:
-    _code, _message, correlation = _vendor_fields(reply)
+def malformed(
+    reply: Reply, *, api: str, tenant: Tenant | None, secrets: tuple[str, ...] = ()
+) -> CollectionError:
+    _code, _message, correlation = _vendor_fields(reply, secrets)
     return _error(
         GENERIC,
         f"Sophos Central sent a malformed or truncated JSON answer on the {api} API{_who(tenant)}.",
@@ -301,10 +330,15 @@ def malformed(reply: Reply, *, api: str, tenant: Tenant | None) -> CollectionErr
 
 
 def wrong_shape(
-    reply: Reply, what: str, *, api: str, tenant: Tenant | None = None
+    reply: Reply,
+    what: str,
+    *,
+    api: str,
+    tenant: Tenant | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> CollectionError:
     """A 2xx JSON answer that lacks what the contract promises (``what`` names the missing part)."""
-    _code, _message, correlation = _vendor_fields(reply)
+    _code, _message, correlation = _vendor_fields(reply, secrets)
     return _error(
         GENERIC,
         f"Sophos Central sent a {api} answer of an unexpected shape{_who(tenant)} ({what}).",

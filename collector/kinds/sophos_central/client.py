@@ -41,6 +41,7 @@ from collector.kinds.sophos_central.transport import (
     server_now,
     store_token,
 )
+from collector.redact import ID_LIMIT, redact
 
 log = logging.getLogger("collector.kinds.sophos_central")
 
@@ -73,7 +74,8 @@ class SophosSession(KindSession):
 
     Transport options (``timeout=(connect, read)``, ``retries``, ``backoff``, ``retry_after_cap``,
     ``deadline``, ``sleep``) go to :class:`Transport`. The secret lives only in this object and in
-    the token request body: never in a log line, an error or a cache key.
+    the token request body: never in a log line, an error or a cache key (what the vendor answers
+    is redacted of it, and of the token, before it becomes an error).
 
     Every URL (the configured token and API URLs, the data hosts the vendor names) goes through
     :func:`~collector.kinds.sophos_central.transport.check_url` against ``extra_hosts``; the
@@ -123,6 +125,7 @@ class SophosSession(KindSession):
         token = cached_token(self._key)
         if token:
             return token
+        secrets = (self._secret,)
         reply = self.http.request(
             "POST",
             self._configured(self.token_url, TOKEN_URL_SETTING, api="Token"),
@@ -133,13 +136,14 @@ class SophosSession(KindSession):
                 "client_secret": self._secret,
                 "scope": "token",
             },
+            secrets=secrets,
         )
         if reply.status != 200:
-            raise classify.token_error(reply)
+            raise classify.token_error(reply, secrets=secrets)
         data = reply.data
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
-            raise classify.wrong_shape(reply, "no access_token", api="Token")
+            raise classify.wrong_shape(reply, "no access_token", api="Token", secrets=secrets)
         expires_in = data.get("expires_in")
         if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
             expires_in = 3600
@@ -165,6 +169,7 @@ class SophosSession(KindSession):
         reauthenticated = False
         while True:
             token = self._token()
+            secrets = (self._secret, token)
             reply = self.http.request(
                 "GET",
                 url,
@@ -172,6 +177,7 @@ class SophosSession(KindSession):
                 tenant=tenant,
                 params=params,
                 headers={"Authorization": f"Bearer {token}", **(headers or {})},
+                secrets=secrets,
             )
             if reply.status == 401 and not reauthenticated:
                 # An expired or revoked token: fetch a new one once; a second 401 is not a token
@@ -182,7 +188,9 @@ class SophosSession(KindSession):
             break
         if 200 <= reply.status < 300:
             if not isinstance(reply.data, dict):
-                raise classify.wrong_shape(reply, "not a JSON object", api=api, tenant=tenant)
+                raise classify.wrong_shape(
+                    reply, "not a JSON object", api=api, tenant=tenant, secrets=secrets
+                )
             return reply
         if reply.status in allow:
             return reply
@@ -195,6 +203,7 @@ class SophosSession(KindSession):
             tenant=tenant,
             tenant_scoped=scoped,
             reauthenticated=reauthenticated,
+            secrets=secrets,
         )
 
     def _multi_tenant(self) -> bool:
@@ -203,6 +212,11 @@ class SophosSession(KindSession):
         if id_type is None:
             id_type = self.whoami()["idType"]
         return id_type in ("partner", "organization")
+
+    def _secrets(self) -> tuple[str, ...]:
+        """What this session sends that must never come back in an error: the secret and token."""
+        token = cached_token(self._key)
+        return (self._secret, token) if token else (self._secret,)
 
     def _checked_host(self, url: Any, *, api: str, tenant: Tenant | None = None) -> str:
         """A data host the vendor named, checked, in its one normal form (else ThirdPartyConfig)."""
@@ -226,9 +240,9 @@ class SophosSession(KindSession):
         reply = self._call("Whoami", f"{base}/whoami/v1")
         data = reply.data
         if not isinstance(data.get("id"), str) or not data["id"]:
-            raise classify.wrong_shape(reply, "no id", api="Whoami")
+            raise classify.wrong_shape(reply, "no id", api="Whoami", secrets=self._secrets())
         if not isinstance(data.get("idType"), str):
-            raise classify.wrong_shape(reply, "no idType", api="Whoami")
+            raise classify.wrong_shape(reply, "no idType", api="Whoami", secrets=self._secrets())
         if not isinstance(data.get("apiHosts"), dict):
             data["apiHosts"] = {}
         remember_id_type(self._key, data["idType"])
@@ -267,15 +281,22 @@ class SophosSession(KindSession):
             )
             items = reply.data.get("items")
             if not isinstance(items, list):
-                raise classify.wrong_shape(reply, "no items list", api="Tenants")
+                raise classify.wrong_shape(
+                    reply, "no items list", api="Tenants", secrets=self._secrets()
+                )
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                    raise classify.wrong_shape(reply, "a tenant without an id", api="Tenants")
+                    raise classify.wrong_shape(
+                        reply, "a tenant without an id", api="Tenants", secrets=self._secrets()
+                    )
                 if item["id"] in seen:
                     continue
                 if not item.get("apiHost"):
                     # Tenants still being set up have no data host yet; there is nothing to read.
-                    log.warning("Sophos tenant %s has no apiHost; skipped", item["id"])
+                    log.warning(
+                        "Sophos tenant %s has no apiHost; skipped",
+                        redact(item["id"], limit=ID_LIMIT),
+                    )
                     continue
                 api_host = self._checked_host(item["apiHost"], api="Tenants")
                 name = item.get("name") or item.get("showAs") or ""
@@ -339,11 +360,15 @@ class SophosSession(KindSession):
                         gap = self._gap("Events", tenant, position, oldest)
                     from_date = int(oldest)
                     continue
-                raise classify.status_error(reply, api="Events", tenant=tenant)
+                raise classify.status_error(
+                    reply, api="Events", tenant=tenant, secrets=self._secrets()
+                )
             data = reply.data
             items = data.get("items")
             if not isinstance(items, list):
-                raise classify.wrong_shape(reply, "no items list", api="Events", tenant=tenant)
+                raise classify.wrong_shape(
+                    reply, "no items list", api="Events", tenant=tenant, secrets=self._secrets()
+                )
             answered = reply.server_time or server_now(url)
             stale = position is not None and position < answered - WINDOW
             if first and cursor and gap is None and stale:
@@ -411,7 +436,9 @@ class SophosSession(KindSession):
             reply = self._call("Alerts", url, params=params, headers=headers, tenant=tenant)
             items = reply.data.get("items")
             if not isinstance(items, list):
-                raise classify.wrong_shape(reply, "no items list", api="Alerts", tenant=tenant)
+                raise classify.wrong_shape(
+                    reply, "no items list", api="Alerts", tenant=tenant, secrets=self._secrets()
+                )
             pages = reply.data.get("pages")
             pages = pages if isinstance(pages, dict) else {}
             max_size = pages.get("maxSize")
@@ -485,5 +512,7 @@ class SophosSession(KindSession):
         reply = self._call(stream, url, params=params, headers=headers, tenant=tenant)
         items = reply.data.get("items")
         if not isinstance(items, list):
-            raise classify.wrong_shape(reply, "no items list", api=stream, tenant=tenant)
+            raise classify.wrong_shape(
+                reply, "no items list", api=stream, tenant=tenant, secrets=self._secrets()
+            )
         return items[-count:] if stream == "Events" else items[:count]

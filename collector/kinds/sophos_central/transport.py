@@ -489,13 +489,16 @@ class Transport:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         decode: bool = True,
+        secrets: tuple[str, ...] = (),
     ) -> Reply:
         """Send one call, retrying transient failures; a non-retryable answer is returned as is.
 
         A URL the allow-list refuses raises ThirdPartyConfig before any connection is made. A 2xx
         answer has its JSON body decoded into ``Reply.data`` (an unreadable body is retried, then
         raised as ThirdPartyGeneric). 429 and 5xx answers that outlive the retries, timeouts and
-        connection errors raise :class:`CollectionError`.
+        connection errors raise :class:`CollectionError`. ``secrets`` (what the caller sent that
+        must never come back in an error: a client secret, a token) are redacted from whatever
+        the vendor's answer puts into one.
         """
         try:
             url = check_url(url, self.extra_hosts).url
@@ -514,7 +517,9 @@ class Transport:
                 if wait > 0:
                     self.sleep(wait)
             try:
-                return self._attempt(method, url, api, tenant, params, data, headers, decode)
+                return self._attempt(
+                    method, url, api, tenant, params, data, headers, decode, secrets
+                )
             except _Retry as retry:
                 last = retry
                 if retry.wait is not None and retry.wait > self.retry_after_cap:
@@ -522,7 +527,7 @@ class Transport:
         assert last is not None
         raise last.error
 
-    def _attempt(self, method, url, api, tenant, params, data, headers, decode) -> Reply:
+    def _attempt(self, method, url, api, tenant, params, data, headers, decode, secrets) -> Reply:
         timeout = self.timeout
         remaining = self._remaining()
         if remaining is not None:
@@ -561,11 +566,11 @@ class Transport:
         )
         reply = Reply(status, body, response.headers, url, server_time)
         if status in RETRY_STATUSES:
-            error = classify.status_error(reply, api=api, tenant=tenant)
+            error = classify.status_error(reply, api=api, tenant=tenant, secrets=secrets)
             raise _Retry(error, parse_retry_after(response.headers.get("Retry-After")))
         if decode and 200 <= status < 300:
             try:
                 reply.data = orjson.loads(body)
             except ValueError:  # UnicodeDecodeError is a ValueError too
-                raise _Retry(classify.malformed(reply, api=api, tenant=tenant))
+                raise _Retry(classify.malformed(reply, api=api, tenant=tenant, secrets=secrets))
         return reply
