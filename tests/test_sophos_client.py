@@ -461,6 +461,7 @@ def test_connection_refused(settings):
         port = probe.getsockname()[1]
     settings.SOPHOS_TOKEN_URL = f"http://127.0.0.1:{port}/api/v2/oauth2/token"
     settings.SOPHOS_API_URL = f"http://127.0.0.1:{port}"
+    settings.SOPHOS_EXTRA_HOSTS = [f"127.0.0.1:{port}"]
     session = kind.open(config={"clientId": "x"}, secret="y", **FAST)
     error = raises(session.authenticate)
     assert error.error_type == GENERIC and error.api == "Token"
@@ -510,11 +511,16 @@ def test_answer_of_the_wrong_shape(simulator, api):
     assert "unexpected shape" in error.message
 
 
-def test_data_host_outside_the_allow_list_gets_no_token(simulator, settings):
-    settings.SOPHOS_EXTRA_HOSTS = []
+def test_data_host_outside_the_allow_list_gets_no_token(simulator):
+    simulator.set_fault(
+        "body",
+        api="Whoami",
+        body='{"id": "t-1", "idType": "tenant", "apiHosts": {"dataRegion": "https://evil.example"}}',
+    )
     with open_session(simulator) as session:
         error = raises(session.authenticate)
     assert error.error_type == CONFIG and "outside the allowed Sophos domains" in error.message
+    assert "(evil.example)" in error.message
     assert requests_with(simulator, 200) == 2  # token and whoami; no data call
 
 

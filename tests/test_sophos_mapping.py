@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from collector.kinds.sophos_central import kind
 from collector.kinds.sophos_central.mapping import SIEM_EVENT_IDS, parse_time, siem_event_id
-from collector.kinds.sophos_central.transport import host_allowed, normalise_host, region_of
+from collector.kinds.sophos_central.transport import HostRefused, check_url, region_of
 from sophos_simulator.catalog import CATEGORIES, EVENT_TYPES
 
 UTC = dt.UTC
@@ -144,7 +144,7 @@ def test_siem_event_id_cache_is_bounded():
         ("https://api-eu01.central.sophos.com", [], True),
         ("https://api.central.sophos.com/", [], True),
         ("https://sophos.com", [], True),
-        ("http://api-eu01.central.sophos.com", [], False),  # only after normalising to https
+        ("http://api-eu01.central.sophos.com", [], True),  # upgraded to https
         ("https://api-eu01.central.sophos.com:8443", [], False),
         ("https://api-eu01.central.sophos.com.evil.example", [], False),
         ("https://evilsophos.com", [], False),
@@ -155,12 +155,17 @@ def test_siem_event_id_cache_is_bounded():
         ("https://sim.lan:9443", ["sim.lan"], True),
         ("http://sim.lan", ["http://sim.lan/"], True),
         ("http://[::1]:8765", ["[::1]:8765"], True),
-        ("http://[::1]:8765", ["::1"], True),
+        ("http://[::1]:8765", ["::1"], False),  # an IPv6 entry must be bracketed, as in a URL
         ("http://127.0.0.1:8765", [], False),
     ],
 )
 def test_host_allow_list(url, extra, allowed):
-    assert host_allowed(url, extra) is allowed
+    try:
+        check_url(url, extra)
+    except HostRefused:
+        assert not allowed
+    else:
+        assert allowed
 
 
 @pytest.mark.parametrize(
@@ -173,7 +178,7 @@ def test_host_allow_list(url, extra, allowed):
     ],
 )
 def test_vendor_hosts_are_normalised(raw, normal):
-    assert normalise_host(raw) == normal
+    assert check_url(raw, ["127.0.0.1:8765"]).url == normal
 
 
 @pytest.mark.parametrize(

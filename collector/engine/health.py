@@ -27,6 +27,7 @@ from collector.models import (
     Message,
     Source,
 )
+from collector.redact import redact, redact_values
 from collector.shapes import iso
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ BACKOFF_BASE_SECONDS = 30
 
 
 BACKOFF_CAP_SECONDS = 15 * 60
+DETAIL_LIMIT = 2000  # characters of one stored error string (a sentence, a description)
 
 
 def _resource(source: Source) -> dict:
@@ -81,7 +83,12 @@ def _log_event(event: HealthEvent, status: str) -> None:
 def open_event(
     source: Source, *, event_name: str, severity: str, details: dict, scope: str = "", error_type=""
 ) -> HealthEvent:
-    """Open an incident or update the open one (count, last seen, severity, details)."""
+    """Open an incident or update the open one (count, last seen, severity, details).
+
+    Every string in ``details`` is redacted (tokens, control characters) and capped first: a kind
+    should have done so with what its vendor sent, this is the defence in depth.
+    """
+    details = redact_values(details, limit=DETAIL_LIMIT)
     moment = now()
     with transaction.atomic():
         event = HealthEvent.objects.filter(
@@ -204,7 +211,7 @@ def record_failure(
         streak_started_at=unit.streak_started_at or moment,
         next_attempt_at=verdict.next_attempt_at,
         halted_at=moment if verdict.halted else None,
-        last_error=error.message[:2000],
+        last_error=redact(error.message, limit=DETAIL_LIMIT),
         next_poll_at=verdict.next_attempt_at,
     )
     source = unit if isinstance(unit, Source) else unit.source

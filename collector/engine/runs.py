@@ -41,6 +41,7 @@ from collector.errors import CollectionError
 from collector.kinds import get_kind
 from collector.kinds.base import Tenant as TenantInfo
 from collector.models import Checkpoint, ClaimedWork, CollectionRun, Source, Tenant
+from collector.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +384,7 @@ def collect_tenant(
 
 def _finish_run(run: CollectionRun, outcome: str, error: str = "") -> None:
     run.outcome = outcome
-    run.error = error[:2000]
+    run.error = redact(error, limit=2000)  # the message may quote a vendor: no token stored
     run.ended_at = now()
     run.save(update_fields=["pages", "items", "bytes", "outcome", "error", "ended_at"])
 

@@ -3,7 +3,9 @@
 One place decides the error type (ThirdPartyConfig: only an edit or restart helps;
 ThirdPartyGeneric: retrying helps), picks the vendor's code and correlation id out of whichever
 body shape the failing API uses, and writes the two sentences users read in tooltips: what went
-wrong and what to do. No sentence ever contains a secret, a token or a raw exception dump.
+wrong and what to do. No sentence ever contains a secret, a token or a raw exception dump:
+every string the vendor supplies (codes, messages, request ids, tenant names) goes through
+:func:`collector.redact.redact`, with the secrets the caller sent, before it is part of an error.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import requests
 from collector.choices import ErrorType
 from collector.errors import CollectionError
 from collector.kinds.base import Tenant
+from collector.redact import ID_LIMIT, MESSAGE_LIMIT, redact
 
 if TYPE_CHECKING:
-    from collector.kinds.sophos_central.transport import Reply
+    from collector.kinds.sophos_central.transport import HostRefused, Reply
 
 CONFIG = ErrorType.THIRD_PARTY_CONFIG
 GENERIC = ErrorType.THIRD_PARTY_GENERIC
@@ -32,6 +35,9 @@ REPORT_IF_PERSISTS = (
     "Collection is retried automatically; if this persists, report it to the Sumo Sources "
     "maintainers with the correlation id."
 )
+# Our sentence around a vendor's message (at most MESSAGE_LIMIT) and a tenant name (ID_LIMIT).
+SENTENCE_LIMIT = 1000
+PLAIN_URL = "a plain https://host[:port] address"
 CHECK_NETWORK = (
     "Check the network, proxy and firewall between this machine and Sophos Central; collection is "
     "retried automatically."
@@ -73,8 +79,12 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, min(seconds, 86400.0))
 
 
-def _vendor_fields(reply: Reply) -> tuple[str, str, str]:
-    """(code, message, correlation id) from either body shape, or from headers; '' if absent."""
+def _vendor_fields(reply: Reply, secrets: tuple[str, ...] = ()) -> tuple[str, str, str]:
+    """(code, message, correlation id) from either body shape, or from headers; '' if absent.
+
+    Each is redacted (``secrets`` too) and capped: a vendor that echoes its input must not make us
+    store what we sent it.
+    """
     data: Any = reply.data
     if data is None and reply.body:
         try:
@@ -83,15 +93,19 @@ def _vendor_fields(reply: Reply) -> tuple[str, str, str]:
             data = None
     code = message = correlation = ""
     if isinstance(data, dict):
-        code = str(data.get("errorCode") or data.get("error") or "")[:100]
-        message = str(data.get("message") or "")[:300]
-        correlation = str(
-            data.get("correlationId") or data.get("requestId") or data.get("trackingId") or ""
-        )[:100]
+        code = redact(
+            data.get("errorCode") or data.get("error") or "", secrets=secrets, limit=ID_LIMIT
+        )
+        message = redact(data.get("message") or "", secrets=secrets, limit=MESSAGE_LIMIT)
+        correlation = redact(
+            data.get("correlationId") or data.get("requestId") or data.get("trackingId") or "",
+            secrets=secrets,
+            limit=ID_LIMIT,
+        )
     if not correlation:
         for header in ("X-Correlation-ID", "X-Request-ID", "X-Amzn-RequestId", "X-Amzn-Trace-Id"):
             if reply.headers.get(header):
-                correlation = str(reply.headers[header])[:100]
+                correlation = redact(reply.headers[header], secrets=secrets, limit=ID_LIMIT)
                 break
     return code, message, correlation
 
@@ -103,39 +117,48 @@ def _reason(status: int) -> str:
         return f"HTTP {status}"
 
 
+def _tenant(tenant: Tenant) -> str:
+    """How a sentence names a tenant: its vendor-given name (redacted, capped) or its id."""
+    return redact(tenant.name or tenant.id, limit=ID_LIMIT)
+
+
 def _who(tenant: Tenant | None) -> str:
     if tenant is None:
         return ""
-    return f" for tenant {tenant.name or tenant.id}"
+    return f" for tenant {_tenant(tenant)}"
 
 
-def _error(error_type, message, remedy, *, api, tenant=None, **kwargs) -> CollectionError:
+def _error(
+    error_type, message, remedy, *, api, tenant=None, secrets=(), **kwargs
+) -> CollectionError:
+    # The sentence holds vendor text (a message, a tenant name): redact it whole once more.
     return CollectionError(
         error_type,
-        message,
+        redact(message, secrets=secrets, limit=SENTENCE_LIMIT),
         remedy=remedy,
         api=api,
-        tenant_id=tenant.id if tenant else "",
-        tenant_name=tenant.name if tenant else "",
+        tenant_id=tenant.id if tenant else "",  # an identifier we key on, kept exact
+        tenant_name=redact(tenant.name, secrets=secrets, limit=ID_LIMIT) if tenant else "",
         **kwargs,
     )
 
 
-def token_error(reply: Reply) -> CollectionError:
+def token_error(reply: Reply, *, secrets: tuple[str, ...] = ()) -> CollectionError:
     """A non-2xx answer of the token endpoint that retrying does not cure."""
-    code, _message, correlation = _vendor_fields(reply)
+    code, _message, correlation = _vendor_fields(reply, secrets)
     if code in TOKEN_CODES:
         message, remedy = TOKEN_CODES[code]
     elif reply.status in (400, 401, 403):
         message = f"Sophos Central refused to issue a token ({_reason(reply.status)}{', ' + code if code else ''})."
         remedy = "Edit the source and check the Client ID and Client Secret of the API credential."
     else:
-        return status_error(reply, api="Token")
+        return status_error(reply, api="Token", secrets=secrets)
     return _error(
         CONFIG,
         message,
         remedy,
         api="Token",
+        secrets=secrets,
         status=reply.status,
         vendor_code=code,
         correlation_id=correlation,
@@ -149,10 +172,14 @@ def status_error(
     tenant: Tenant | None = None,
     tenant_scoped: bool = False,
     reauthenticated: bool = False,
+    secrets: tuple[str, ...] = (),
 ) -> CollectionError:
-    """Classify a non-2xx answer of any API by its status (token codes are in :func:`token_error`)."""
+    """Classify a non-2xx answer of any API by its status (token codes are in :func:`token_error`).
+
+    ``secrets`` are what the request carried (client secret, token), redacted from the vendor's text.
+    """
     status = reply.status
-    code, vendor_message, correlation = _vendor_fields(reply)
+    code, vendor_message, correlation = _vendor_fields(reply, secrets)
     detail = f": {vendor_message}" if vendor_message and status == 400 else ""
     who = _who(tenant)
     retry_after = None
@@ -173,7 +200,7 @@ def status_error(
         )
     elif status == 403 and tenant_scoped:
         error_type = CONFIG
-        message = f"Sophos Central denied access to tenant {tenant.name or tenant.id} on the {api} API ({_reason(status)})."
+        message = f"Sophos Central denied access to tenant {_tenant(tenant)} on the {api} API ({_reason(status)})."
         remedy = (
             "Turn on partner assistance for this tenant or grant the credential access to it; the "
             "other tenants are still collected."
@@ -226,6 +253,7 @@ def status_error(
         remedy,
         api=api,
         tenant=tenant,
+        secrets=secrets,
         status=status,
         vendor_code=code,
         correlation_id=correlation,
@@ -286,8 +314,10 @@ def deadline_passed(*, api: str, tenant: Tenant | None) -> CollectionError:
     )
 
 
-def malformed(reply: Reply, *, api: str, tenant: Tenant | None) -> CollectionError:
-    _code, _message, correlation = _vendor_fields(reply)
+def malformed(
+    reply: Reply, *, api: str, tenant: Tenant | None, secrets: tuple[str, ...] = ()
+) -> CollectionError:
+    _code, _message, correlation = _vendor_fields(reply, secrets)
     return _error(
         GENERIC,
         f"Sophos Central sent a malformed or truncated JSON answer on the {api} API{_who(tenant)}.",
@@ -300,10 +330,15 @@ def malformed(reply: Reply, *, api: str, tenant: Tenant | None) -> CollectionErr
 
 
 def wrong_shape(
-    reply: Reply, what: str, *, api: str, tenant: Tenant | None = None
+    reply: Reply,
+    what: str,
+    *,
+    api: str,
+    tenant: Tenant | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> CollectionError:
     """A 2xx JSON answer that lacks what the contract promises (``what`` names the missing part)."""
-    _code, _message, correlation = _vendor_fields(reply)
+    _code, _message, correlation = _vendor_fields(reply, secrets)
     return _error(
         GENERIC,
         f"Sophos Central sent a {api} answer of an unexpected shape{_who(tenant)} ({what}).",
@@ -315,16 +350,38 @@ def wrong_shape(
     )
 
 
-def host_refused(host: str, *, api: str, tenant: Tenant | None = None) -> CollectionError:
-    return _error(
-        CONFIG,
-        f"Sophos Central named a data host outside the allowed Sophos domains ({host}), so no "
-        "token was sent to it.",
-        "If a simulator or proxy stands in for Sophos Central, add its host to "
-        "SUMOSOURCES_SOPHOS_EXTRA_HOSTS and restart the source.",
-        api=api,
-        tenant=tenant,
-    )
+def host_refused(
+    refused: HostRefused, *, api: str, tenant: Tenant | None = None, setting: str = ""
+) -> CollectionError:
+    """A URL the allow-list refused, named as the client would have connected to it.
+
+    ``setting`` names the configuration variable the URL came from; without it the URL came from
+    the vendor (a data region, a tenant's apiHost).
+    """
+    where = refused.shown
+    outside = refused.reason == "outside"
+    if setting:
+        if outside:
+            message = f"{setting} points outside the allowed Sophos domains ({where}), so nothing was sent to it."
+        else:
+            message = f"{setting} is not {PLAIN_URL} ({where}), so nothing was sent to it."
+        remedy = (
+            f"Correct {setting}; if a simulator or proxy stands in for Sophos Central, add its "
+            "host to SUMOSOURCES_SOPHOS_EXTRA_HOSTS. Then restart the source."
+        )
+    elif outside:
+        message = f"Sophos Central named a data host outside the allowed Sophos domains ({where}), so no token was sent to it."
+        remedy = (
+            "If a simulator or proxy stands in for Sophos Central, add its host to "
+            "SUMOSOURCES_SOPHOS_EXTRA_HOSTS and restart the source."
+        )
+    else:
+        message = f"Sophos Central named a data host that is not {PLAIN_URL} ({where}), so no token was sent to it."
+        remedy = (
+            "Restart the source to ask again; if it happens again, report it to the Sumo Sources "
+            "maintainers."
+        )
+    return _error(CONFIG, message, remedy, api=api, tenant=tenant)
 
 
 def unusable_credential(id_type: str) -> CollectionError:

@@ -27,25 +27,28 @@ from collector.kinds.sophos_central import classify
 from collector.kinds.sophos_central.mapping import UTC, iso_ms, parse_time
 from collector.kinds.sophos_central.transport import (
     ALERTS_MAX_SIZE,
+    HostRefused,
     Reply,
     Transport,
     cached_token,
+    check_url,
     credential_key,
     drop_token,
-    host_allowed,
     known_id_type,
-    normalise_host,
     origin,
     region_of,
     remember_id_type,
     server_now,
     store_token,
 )
+from collector.redact import ID_LIMIT, redact
 
 log = logging.getLogger("collector.kinds.sophos_central")
 
 WINDOW = 24 * 3600.0  # how far back the SIEM API serves
 WINDOW_MARGIN = 120.0  # clamp this far inside the window, so transit time cannot push us out of it
+TOKEN_URL_SETTING = "SUMOSOURCES_SOPHOS_TOKEN_URL"
+API_URL_SETTING = "SUMOSOURCES_SOPHOS_API_URL"
 POSITION_REFRESH = 3600.0  # re-store an idle stream's position this often (no false gaps later)
 EVENTS_LIMIT = 1000
 EVENTS_LIMIT_MIN = 200  # the SIEM API's documented minimum
@@ -71,7 +74,12 @@ class SophosSession(KindSession):
 
     Transport options (``timeout=(connect, read)``, ``retries``, ``backoff``, ``retry_after_cap``,
     ``deadline``, ``sleep``) go to :class:`Transport`. The secret lives only in this object and in
-    the token request body: never in a log line, an error or a cache key.
+    the token request body: never in a log line, an error or a cache key (what the vendor answers
+    is redacted of it, and of the token, before it becomes an error).
+
+    Every URL (the configured token and API URLs, the data hosts the vendor names) goes through
+    :func:`~collector.kinds.sophos_central.transport.check_url` against ``extra_hosts``; the
+    transport checks each request's URL once more before sending it.
     """
 
     def __init__(
@@ -100,7 +108,7 @@ class SophosSession(KindSession):
         self.events_limit = max(EVENTS_LIMIT_MIN, min(EVENTS_LIMIT, int(events_limit)))
         self.alerts_page_size = max(1, int(alerts_page_size))
         self.alerts_overlap = float(alerts_overlap)
-        self.http = Transport(verify=verify, **transport_options)
+        self.http = Transport(extra_hosts=self.extra_hosts, verify=verify, **transport_options)
         self.identity: Identity | None = None
         self.tokens_fetched = 0
         self._key = credential_key(token_url, client_id, secret)
@@ -117,9 +125,10 @@ class SophosSession(KindSession):
         token = cached_token(self._key)
         if token:
             return token
+        secrets = (self._secret,)
         reply = self.http.request(
             "POST",
-            self.token_url,
+            self._configured(self.token_url, TOKEN_URL_SETTING, api="Token"),
             api="Token",
             data={
                 "grant_type": "client_credentials",
@@ -127,13 +136,14 @@ class SophosSession(KindSession):
                 "client_secret": self._secret,
                 "scope": "token",
             },
+            secrets=secrets,
         )
         if reply.status != 200:
-            raise classify.token_error(reply)
+            raise classify.token_error(reply, secrets=secrets)
         data = reply.data
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
-            raise classify.wrong_shape(reply, "no access_token", api="Token")
+            raise classify.wrong_shape(reply, "no access_token", api="Token", secrets=secrets)
         expires_in = data.get("expires_in")
         if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
             expires_in = 3600
@@ -159,6 +169,7 @@ class SophosSession(KindSession):
         reauthenticated = False
         while True:
             token = self._token()
+            secrets = (self._secret, token)
             reply = self.http.request(
                 "GET",
                 url,
@@ -166,6 +177,7 @@ class SophosSession(KindSession):
                 tenant=tenant,
                 params=params,
                 headers={"Authorization": f"Bearer {token}", **(headers or {})},
+                secrets=secrets,
             )
             if reply.status == 401 and not reauthenticated:
                 # An expired or revoked token: fetch a new one once; a second 401 is not a token
@@ -176,7 +188,9 @@ class SophosSession(KindSession):
             break
         if 200 <= reply.status < 300:
             if not isinstance(reply.data, dict):
-                raise classify.wrong_shape(reply, "not a JSON object", api=api, tenant=tenant)
+                raise classify.wrong_shape(
+                    reply, "not a JSON object", api=api, tenant=tenant, secrets=secrets
+                )
             return reply
         if reply.status in allow:
             return reply
@@ -184,7 +198,12 @@ class SophosSession(KindSession):
         if tenant is not None and reply.status in (403, 404):
             scoped = self._multi_tenant()
         raise classify.status_error(
-            reply, api=api, tenant=tenant, tenant_scoped=scoped, reauthenticated=reauthenticated
+            reply,
+            api=api,
+            tenant=tenant,
+            tenant_scoped=scoped,
+            reauthenticated=reauthenticated,
+            secrets=secrets,
         )
 
     def _multi_tenant(self) -> bool:
@@ -194,24 +213,36 @@ class SophosSession(KindSession):
             id_type = self.whoami()["idType"]
         return id_type in ("partner", "organization")
 
+    def _secrets(self) -> tuple[str, ...]:
+        """What this session sends that must never come back in an error: the secret and token."""
+        token = cached_token(self._key)
+        return (self._secret, token) if token else (self._secret,)
+
     def _checked_host(self, url: Any, *, api: str, tenant: Tenant | None = None) -> str:
-        if not isinstance(url, str) or not url.strip():
-            raise classify.host_refused(repr(url), api=api, tenant=tenant)
-        host = normalise_host(url)
-        if not host_allowed(host, self.extra_hosts):
-            raise classify.host_refused(origin(host), api=api, tenant=tenant)
-        return host
+        """A data host the vendor named, checked, in its one normal form (else ThirdPartyConfig)."""
+        try:
+            return check_url(url, self.extra_hosts).url
+        except HostRefused as refused:
+            raise classify.host_refused(refused, api=api, tenant=tenant)
+
+    def _configured(self, url: str, setting: str, *, api: str) -> str:
+        """A configured URL (``setting`` names its variable), checked like the vendor's hosts."""
+        try:
+            return check_url(url, self.extra_hosts).url
+        except HostRefused as refused:
+            raise classify.host_refused(refused, api=api, setting=setting)
 
     # --- identity ---------------------------------------------------------------------------
 
     def whoami(self) -> dict[str, Any]:
         """The whoami answer, checked: ``id``, ``idType`` and ``apiHosts`` are present."""
-        reply = self._call("Whoami", f"{self.api_url}/whoami/v1")
+        base = self._configured(self.api_url, API_URL_SETTING, api="Whoami")
+        reply = self._call("Whoami", f"{base}/whoami/v1")
         data = reply.data
         if not isinstance(data.get("id"), str) or not data["id"]:
-            raise classify.wrong_shape(reply, "no id", api="Whoami")
+            raise classify.wrong_shape(reply, "no id", api="Whoami", secrets=self._secrets())
         if not isinstance(data.get("idType"), str):
-            raise classify.wrong_shape(reply, "no idType", api="Whoami")
+            raise classify.wrong_shape(reply, "no idType", api="Whoami", secrets=self._secrets())
         if not isinstance(data.get("apiHosts"), dict):
             data["apiHosts"] = {}
         remember_id_type(self._key, data["idType"])
@@ -236,7 +267,8 @@ class SophosSession(KindSession):
         return self.identity
 
     def _list_tenants(self, id_type: str, owner_id: str) -> list[Tenant]:
-        url = f"{self.api_url}/{id_type}/v1/tenants"
+        base = self._configured(self.api_url, API_URL_SETTING, api="Tenants")
+        url = f"{base}/{id_type}/v1/tenants"
         header = {"X-Partner-ID" if id_type == "partner" else "X-Organization-ID": owner_id}
         tenants: list[Tenant] = []
         seen: set[str] = set()
@@ -249,15 +281,22 @@ class SophosSession(KindSession):
             )
             items = reply.data.get("items")
             if not isinstance(items, list):
-                raise classify.wrong_shape(reply, "no items list", api="Tenants")
+                raise classify.wrong_shape(
+                    reply, "no items list", api="Tenants", secrets=self._secrets()
+                )
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                    raise classify.wrong_shape(reply, "a tenant without an id", api="Tenants")
+                    raise classify.wrong_shape(
+                        reply, "a tenant without an id", api="Tenants", secrets=self._secrets()
+                    )
                 if item["id"] in seen:
                     continue
                 if not item.get("apiHost"):
                     # Tenants still being set up have no data host yet; there is nothing to read.
-                    log.warning("Sophos tenant %s has no apiHost; skipped", item["id"])
+                    log.warning(
+                        "Sophos tenant %s has no apiHost; skipped",
+                        redact(item["id"], limit=ID_LIMIT),
+                    )
                     continue
                 api_host = self._checked_host(item["apiHost"], api="Tenants")
                 name = item.get("name") or item.get("showAs") or ""
@@ -321,11 +360,15 @@ class SophosSession(KindSession):
                         gap = self._gap("Events", tenant, position, oldest)
                     from_date = int(oldest)
                     continue
-                raise classify.status_error(reply, api="Events", tenant=tenant)
+                raise classify.status_error(
+                    reply, api="Events", tenant=tenant, secrets=self._secrets()
+                )
             data = reply.data
             items = data.get("items")
             if not isinstance(items, list):
-                raise classify.wrong_shape(reply, "no items list", api="Events", tenant=tenant)
+                raise classify.wrong_shape(
+                    reply, "no items list", api="Events", tenant=tenant, secrets=self._secrets()
+                )
             answered = reply.server_time or server_now(url)
             stale = position is not None and position < answered - WINDOW
             if first and cursor and gap is None and stale:
@@ -393,7 +436,9 @@ class SophosSession(KindSession):
             reply = self._call("Alerts", url, params=params, headers=headers, tenant=tenant)
             items = reply.data.get("items")
             if not isinstance(items, list):
-                raise classify.wrong_shape(reply, "no items list", api="Alerts", tenant=tenant)
+                raise classify.wrong_shape(
+                    reply, "no items list", api="Alerts", tenant=tenant, secrets=self._secrets()
+                )
             pages = reply.data.get("pages")
             pages = pages if isinstance(pages, dict) else {}
             max_size = pages.get("maxSize")
@@ -467,5 +512,7 @@ class SophosSession(KindSession):
         reply = self._call(stream, url, params=params, headers=headers, tenant=tenant)
         items = reply.data.get("items")
         if not isinstance(items, list):
-            raise classify.wrong_shape(reply, "no items list", api=stream, tenant=tenant)
+            raise classify.wrong_shape(
+                reply, "no items list", api=stream, tenant=tenant, secrets=self._secrets()
+            )
         return items[-count:] if stream == "Events" else items[:count]

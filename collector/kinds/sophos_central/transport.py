@@ -17,19 +17,24 @@ Process-wide state, shared by every session of a worker process:
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
+import ipaddress
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 import sumosources
 from collector.errors import CollectionError
@@ -54,65 +59,248 @@ SOPHOS_DOMAIN = "sophos.com"
 
 
 # --- hosts ------------------------------------------------------------------------------------
+#
+# A host is judged exactly as the HTTP client will connect to it: the URL is prepared by requests
+# (``PreparedRequest.prepare_url``, which IDNA-encodes and re-quotes) and parsed by urllib3
+# (``parse_url``, what the connection pool uses), the stdlib's reading of the prepared URL (what
+# requests keys its pools by) must agree, and the URL then sent is rebuilt from the components that
+# were checked. Anything beyond a plain ``scheme://host[:port][/path]`` of unreserved characters is
+# refused outright, so no parser differential (backslashes, userinfo, percent-encoding, IDNA
+# look-alikes, trailing dots, odd ports, whitespace) is left to exploit.
+
+# The only characters a URL may hold: letters, digits, ``-._~`` and the delimiters ``:/[]``.
+_PLAIN_URL = re.compile(r"[A-Za-z0-9._~:/\[\]-]+")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SHOWN_LIMIT = 100
 
 
-def origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, lower-cased: the unit the allow-list and clock work on."""
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+@dataclass(frozen=True)
+class CheckedURL:
+    """A URL the allow-list accepted, held as the components the client connects to.
+
+    ``host`` is what urllib3 connects to: a lower-case LDH name, a dotted IPv4 address or a
+    bracketed IPv6 address; ``port`` is None for the scheme's default; ``path`` is a prefix of
+    unreserved characters without a trailing slash. :attr:`url` is the only string to send.
+    """
+
+    scheme: str
+    host: str
+    port: int | None
+    path: str = ""
+
+    @property
+    def authority(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.authority}"
+
+    @property
+    def url(self) -> str:
+        return self.origin + self.path
+
+
+class HostRefused(ValueError):
+    """A URL the allow-list refused. ``shown`` names the host as the client would have connected
+    to it (``host[:port]``, escaped), or the escaped URL when no client could parse it;
+    ``reason`` is ``outside`` (a plain URL to a host not allowed) or ``malformed``."""
+
+    def __init__(self, shown: str, reason: str):
+        super().__init__(f"{reason}: {shown}")
+        self.shown = shown
+        self.reason = reason
+
+
+def _escape(char: str) -> str:
+    if 0x20 < ord(char) < 0x7F:
+        return char
+    return "\\x20" if char == " " else ascii(char)[1:-1]
+
+
+def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """``text`` safe to quote in a sentence: printable ASCII only, every other character (space,
+    control, non-ASCII) as a Python escape, cut at ``limit`` characters."""
+    out = "".join(_escape(char) for char in text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def _readings(url: str):
+    """``(target, agreed)``: the ``urllib3.util.Url`` requests would connect to for ``url`` (None
+    if requests or urllib3 refuse it), and whether the stdlib's reading of the prepared URL (which
+    requests keys its connection pools by) names the same host and port."""
+    prepared = requests.models.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+        target = parse_url(prepared.url)
+    except (requests.exceptions.RequestException, LocationParseError, ValueError, UnicodeError):
+        return None, False
+    if not target.host:
+        return None, False
+    host = target.host.lower()
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        split = urlsplit(prepared.url)
+        agreed = split.hostname == bare and split.port == target.port
+    except ValueError:
+        agreed = False
+    return target, agreed
+
+
+def connect_target(url: str):
+    """The ``urllib3.util.Url`` requests connects to for ``url``; None if it would refuse it."""
+    return _readings(url)[0]
+
+
+def _authority(target) -> str:
+    host = (target.host or "").lower()
+    return host if target.port is None else f"{host}:{target.port}"
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of an IP literal host (``1.2.3.4`` or ``[::1]``); None for a name."""
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return None
+    try:
+        return ipaddress.IPv4Address(host)
+    except ValueError:
+        return None
+
+
+def _is_name(host: str) -> bool:
+    """An ASCII LDH host name without a trailing dot, whose last label starts with a letter (so
+    resolvers cannot read it as a number: ``127.1``, ``2130706433``, ``1.0x7f``)."""
+    labels = host.split(".")
+    return (
+        len(host) <= 253
+        and all(_LABEL.fullmatch(label) for label in labels)
+        and labels[-1][:1].isalpha()
+    )
 
 
 def is_sophos_host(hostname: str) -> bool:
-    hostname = hostname.lower().rstrip(".")
+    """Whether an (already checked, lower-case) host name is ``sophos.com`` or a subdomain."""
     return hostname == SOPHOS_DOMAIN or hostname.endswith("." + SOPHOS_DOMAIN)
 
 
-def normalise_host(url: str) -> str:
-    """A vendor-returned host URL in one form: no trailing slash, Sophos domains over https.
+@dataclass(frozen=True)
+class _Entry:
+    scheme: str | None
+    host: str  # a name, or the canonical text of an IP address
+    port: int | None
 
-    Some of the vendor's examples show ``http://`` or a trailing slash; a path prefix (a proxy or the
-    simulator's ``/region/eu01``) is kept, because data paths are appended to it.
+
+def _host_key(host: str) -> str:
+    ip = _ip(host)
+    return str(ip) if ip is not None else host
+
+
+@functools.lru_cache(maxsize=64)
+def _entries(extra_hosts: tuple[str, ...]) -> tuple[_Entry, ...]:
+    """``SOPHOS_EXTRA_HOSTS`` parsed: ``host``, ``host:port``, ``[v6]:port`` or ``scheme://...``.
+
+    Entries are read by the same parser as URLs; one that is not a plain name or IP address
+    (``host`` allows every port, ``host:port`` that port only) is ignored, with a warning.
     """
-    url = url.strip()
-    parts = urlsplit(url if "://" in url else "https://" + url)
-    scheme = parts.scheme.lower()
-    if is_sophos_host(parts.hostname or ""):
-        scheme = "https"
-    return urlunsplit((scheme, parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
-
-
-def host_allowed(url: str, extra_hosts: tuple[str, ...] | list[str]) -> bool:
-    """Whether a host the vendor handed us may receive our token.
-
-    Allowed: ``https`` to ``sophos.com`` or any subdomain on the default port, and any host named in
-    ``extra_hosts`` (``host`` allows every port, ``host:port`` that port only), over http or https.
-    Only scheme, host and port are judged; a path prefix is irrelevant.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    hostname = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        return False
-    if scheme not in ("http", "https") or not hostname or parts.username or parts.password:
-        return False
-    if scheme == "https" and port in (None, 443) and is_sophos_host(hostname):
-        return True
-    netloc = parts.netloc.lower()
-    for entry in extra_hosts:
-        entry = entry.strip().lower()
-        if "://" in entry:
-            entry = urlsplit(entry).netloc
-        entry = entry.rstrip("/")
+    entries = []
+    for raw in extra_hosts:
+        entry = str(raw).strip().lower().rstrip("/")
         if not entry:
             continue
-        if entry == netloc:
-            return True
-        bare = entry[1:-1] if entry.startswith("[") and entry.endswith("]") else entry
-        if bare == hostname:
-            return True
-    return False
+        scheme = None
+        if "://" in entry:
+            scheme = entry.split("://", 1)[0]
+        target, agreed = _readings(entry if scheme else "http://" + entry)
+        host = (target.host or "").lower() if target else ""
+        if (
+            not agreed
+            or not _PLAIN_URL.fullmatch(entry)
+            or target.auth is not None
+            or scheme not in (None, "http", "https")
+            or not (_ip(host) or _is_name(host))
+        ):
+            log.warning("SOPHOS_EXTRA_HOSTS entry %s is not a host[:port]; ignored", shown(entry))
+            continue
+        entries.append(_Entry(scheme, _host_key(host), target.port))
+    return tuple(entries)
+
+
+def _extra_allows(checked: CheckedURL, extra_hosts: tuple[str, ...]) -> bool:
+    key = _host_key(checked.host)
+    port = checked.port or DEFAULT_PORTS[checked.scheme]
+    return any(
+        entry.host == key and entry.port in (None, port) and entry.scheme in (None, checked.scheme)
+        for entry in _entries(tuple(extra_hosts))
+    )
+
+
+def check_url(url: Any, extra_hosts: tuple[str, ...] | list[str] = ()) -> CheckedURL:
+    """The one check of every URL the client sends to (tokens included): a :class:`CheckedURL`,
+    or :class:`HostRefused`.
+
+    A URL without a scheme is read as ``https://``; a Sophos host over ``http`` without a port is
+    upgraded to ``https``; host and scheme are lower-cased and one trailing slash is dropped.
+    Allowed: ``https`` to ``sophos.com`` or a subdomain on the default port, and any host named in
+    ``extra_hosts`` over http or https (an IP literal only if an entry names that address). The URL
+    must be plain: ASCII LDH labels or an IP literal, a port of 1-65535 written without a sign or
+    leading zero, a path of unreserved characters, and no userinfo, query, fragment, percent-escape,
+    backslash, whitespace or any other character.
+    """
+    if not isinstance(url, str) or not url:
+        raise HostRefused(shown(repr(url)), "malformed")
+    text = url if "://" in url else "https://" + url
+    target, agreed = _readings(text)
+    where = shown(_authority(target) if target is not None else text)
+    if target is None or not agreed or not _PLAIN_URL.fullmatch(text):
+        raise HostRefused(where, "malformed")
+    scheme = (target.scheme or "").lower()
+    host = (target.host or "").lower()
+    path = target.path or ""
+    if path.endswith("/"):
+        path = path[:-1]
+    name = _is_name(host)
+    if (
+        scheme not in DEFAULT_PORTS
+        or target.auth is not None
+        or target.query is not None
+        or target.fragment is not None
+        or not (name or _ip(host) is not None)
+        or not _PATH.fullmatch(path)
+        or any(segment in (".", "..") for segment in path.split("/"))
+    ):
+        raise HostRefused(where, "malformed")
+    checked = CheckedURL(scheme, host, target.port, path)
+    # The string checked must be the string given, up to case and one trailing slash: whatever a
+    # parser dropped or mended on the way (an empty or zero port, dot segments) is refused.
+    given = text[:-1] if text.endswith("/") else text
+    if checked.url.lower() != given.lower():
+        raise HostRefused(where, "malformed")
+    if checked.port is not None and not 1 <= checked.port <= 65535:
+        raise HostRefused(where, "malformed")
+    if name and scheme == "http" and checked.port is None and is_sophos_host(host):
+        checked = CheckedURL("https", host, None, path)
+    if checked.scheme == "https" and checked.port in (None, 443) and name and is_sophos_host(host):
+        allowed = True
+    else:
+        allowed = _extra_allows(checked, tuple(extra_hosts))
+    if not allowed:
+        raise HostRefused(shown(checked.authority), "outside")
+    # What is sent is checked.url: make sure the client reads it as the host and port checked.
+    again, agreed = _readings(checked.url)
+    if not agreed or (again.host.lower(), again.port) != (checked.host, checked.port):
+        raise HostRefused(where, "malformed")
+    return checked
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased: the unit the clock and page sizes key on."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def region_of(api_host: str) -> str:
@@ -237,13 +425,17 @@ class _Retry(Exception):
 class Transport:
     """One ``requests.Session`` with this product's timeouts, retries and error classification.
 
-    ``deadline`` (a ``time.monotonic()`` value) bounds everything, retries and waits included: past
-    it a call fails as a timeout. ``sleep`` is injectable so tests can check waits without waiting.
+    Every URL goes through :func:`check_url` against ``extra_hosts`` right before it is sent, and
+    the string sent is the one checked: whatever a caller built, nothing leaves for a host outside
+    the allow-list. ``deadline`` (a ``time.monotonic()`` value) bounds everything, retries and waits
+    included: past it a call fails as a timeout. ``sleep`` is injectable so tests can check waits
+    without waiting.
     """
 
     def __init__(
         self,
         *,
+        extra_hosts: tuple[str, ...] | list[str] = (),
         verify: bool | str = True,
         timeout: tuple[float, float] | None = None,
         retries: int | None = None,
@@ -252,6 +444,7 @@ class Transport:
         deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        self.extra_hosts = tuple(extra_hosts)
         self.verify = verify
         self.timeout = tuple(timeout or TIMEOUT)
         self.retries = max(1, RETRIES if retries is None else retries)
@@ -296,13 +489,21 @@ class Transport:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         decode: bool = True,
+        secrets: tuple[str, ...] = (),
     ) -> Reply:
         """Send one call, retrying transient failures; a non-retryable answer is returned as is.
 
-        A 2xx answer has its JSON body decoded into ``Reply.data`` (an unreadable body is retried,
-        then raised as ThirdPartyGeneric). 429 and 5xx answers that outlive the retries, timeouts
-        and connection errors raise :class:`CollectionError`.
+        A URL the allow-list refuses raises ThirdPartyConfig before any connection is made. A 2xx
+        answer has its JSON body decoded into ``Reply.data`` (an unreadable body is retried, then
+        raised as ThirdPartyGeneric). 429 and 5xx answers that outlive the retries, timeouts and
+        connection errors raise :class:`CollectionError`. ``secrets`` (what the caller sent that
+        must never come back in an error: a client secret, a token) are redacted from whatever
+        the vendor's answer puts into one.
         """
+        try:
+            url = check_url(url, self.extra_hosts).url
+        except HostRefused as refused:
+            raise classify.host_refused(refused, api=api, tenant=tenant)
         last: _Retry | None = None
         for attempt in range(self.retries):
             if attempt:
@@ -316,7 +517,9 @@ class Transport:
                 if wait > 0:
                     self.sleep(wait)
             try:
-                return self._attempt(method, url, api, tenant, params, data, headers, decode)
+                return self._attempt(
+                    method, url, api, tenant, params, data, headers, decode, secrets
+                )
             except _Retry as retry:
                 last = retry
                 if retry.wait is not None and retry.wait > self.retry_after_cap:
@@ -324,7 +527,7 @@ class Transport:
         assert last is not None
         raise last.error
 
-    def _attempt(self, method, url, api, tenant, params, data, headers, decode) -> Reply:
+    def _attempt(self, method, url, api, tenant, params, data, headers, decode, secrets) -> Reply:
         timeout = self.timeout
         remaining = self._remaining()
         if remaining is not None:
@@ -363,11 +566,11 @@ class Transport:
         )
         reply = Reply(status, body, response.headers, url, server_time)
         if status in RETRY_STATUSES:
-            error = classify.status_error(reply, api=api, tenant=tenant)
+            error = classify.status_error(reply, api=api, tenant=tenant, secrets=secrets)
             raise _Retry(error, parse_retry_after(response.headers.get("Retry-After")))
         if decode and 200 <= status < 300:
             try:
                 reply.data = orjson.loads(body)
             except ValueError:  # UnicodeDecodeError is a ValueError too
-                raise _Retry(classify.malformed(reply, api=api, tenant=tenant))
+                raise _Retry(classify.malformed(reply, api=api, tenant=tenant, secrets=secrets))
         return reply
