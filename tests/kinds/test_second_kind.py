@@ -139,7 +139,9 @@ def test_a_cluster_collects_the_kind_and_the_pages_show_it(
     assert walk == ["Pending", "Started", "Initialized", "Authenticated", "Collecting"]
 
     page = admin_client.get(reverse("collector:collection")).content.decode()
-    icon = re.search(rf'data-status-for="{source.pk}" data-health="(\w+)"[^>]*title="([^"]*)"', page)
+    icon = re.search(
+        rf'data-status-for="{source.pk}" data-health="(\w+)"[^>]*title="([^"]*)"', page
+    )
     assert icon is not None
     assert icon.group(1) == "Healthy" and icon.group(2).startswith("Collecting: ")
 

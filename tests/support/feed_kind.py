@@ -71,7 +71,10 @@ class FeedSourceForm(SourceForm):
             self.fields["batch_size"].initial = self.instance.config.get("batchSize")
 
     def kind_config(self) -> dict:
-        return {"feedUrl": self.cleaned_data["feed_url"], "batchSize": self.cleaned_data["batch_size"]}
+        return {
+            "feedUrl": self.cleaned_data["feed_url"],
+            "batchSize": self.cleaned_data["batch_size"],
+        }
 
 
 def _error(message: str, status: int | None = None, *, retry: bool) -> CollectionError:
@@ -102,7 +105,9 @@ class FeedSession(KindSession):
         if answer.status_code == 401:
             raise _error("The feed refused the access token.", 401, retry=False)
         if answer.status_code != 200:
-            raise _error(f"The feed answered HTTP {answer.status_code}.", answer.status_code, retry=True)
+            raise _error(
+                f"The feed answered HTTP {answer.status_code}.", answer.status_code, retry=True
+            )
         return answer.json()
 
     def authenticate(self) -> Identity:
@@ -159,7 +164,9 @@ class FeedKind(SourceKind):
         return ItemMeta(str(item["seq"]), when, str(item.get("kind", "record")))
 
     def describe_item(self, item):
-        return ItemLine(time=item.get("at", ""), type=item.get("kind", ""), text=item.get("text", ""))
+        return ItemLine(
+            time=item.get("at", ""), type=item.get("kind", ""), text=item.get("text", "")
+        )
 
     def test_connection(self, *, config, secret, deadline=15.0):
         try:

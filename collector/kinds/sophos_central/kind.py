@@ -200,4 +200,3 @@ class SophosCentralKind(SourceKind):
         from collector.kinds.sophos_central import demo
 
         return demo.start(port=port)
-
