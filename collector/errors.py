@@ -14,7 +14,7 @@ class CollectionError(Exception):
     ``message`` is one human sentence of cause, ``remedy`` one of what to do. Neither, nor any other
     attribute, may contain a secret or a token: they are shown to users and stored in health events.
     ``tenant_scoped`` marks a failure that concerns only ``tenant_id`` (for example a 403 for one
-    tenant of a partner credential), so the other tenants go on.
+    tenant of a credential that fans out), so the other tenants go on.
     """
 
     def __init__(

@@ -1,8 +1,8 @@
 """The Log Search query language; destination routes select their messages with it too.
 
 A query is Sumo-like text: ``key=value`` metadata terms and free keywords, all combined with AND,
-for example ``_sourceCategory=sophos/* _sourceName=Alerts tenant=Acme* malware``. Quotes group
-words (``_source="Sophos East"``). In values and keywords ``*`` stands for any characters; every
+for example ``_sourceCategory=security/* _sourceName=Alerts tenant=Acme* malware``. Quotes group
+words (``_source="EU East"``). In values and keywords ``*`` stands for any characters; every
 other character, ``%`` ``_`` and ``\\`` included, is literal. Matching ignores the case of ASCII
 letters only, the rule SQLite's ``LIKE`` has, applied on PostgreSQL too, so that both databases and
 :func:`matches` agree. Health-event records live in ``_index=sumologic_system_events``: without an

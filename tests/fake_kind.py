@@ -46,7 +46,8 @@ class FakeSession(KindSession):
             if hook:
                 hook()
             yield Page(stream=stream, tenant=tenant, items=script[index], checkpoint={"next": index + 1},
-                       bytes=100 * len(script[index]), gap=self.kind.gaps.get((stream, tenant.id, index)))  # fmt: skip
+                       bytes=100 * len(script[index]), gap=self.kind.gaps.get((stream, tenant.id, index)),
+                       notices=list(self.kind.notices.get((stream, tenant.id, index), ())))  # fmt: skip
 
     def close(self):
         self.kind.calls.append("close")
@@ -66,6 +67,7 @@ class FakeKind(SourceKind):
         self.auth_error: CollectionError | None = None
         self.before_page: dict = {}
         self.gaps: dict = {}
+        self.notices: dict = {}
         self.calls: list = []
 
     @property

@@ -319,6 +319,42 @@ def test_a_data_gap_is_a_warning_naming_the_period(source, fake):
     assert refresh(source).state == SourceState.COLLECTING
 
 
+def test_a_kinds_notice_is_a_warning_until_it_is_resolved(source, fake):
+    from collector.kinds.base import Notice
+
+    fake.data[("Events", "t1")] = [[item(1)], [item(2)]]
+    warn = Notice("LookupWarning", "Events:t1", "Lookups were refused.", "Grant the role.",
+                  {"api": "Lookups"})  # fmt: skip
+    fake.notices[("Events", "t1", 0)] = [warn]
+    engine.run_source(source.pk)
+    (event,) = open_events(source)
+    assert (event.event_name, event.severity) == ("LookupWarning", Severity.WARNING)
+    assert event.details["error"] == "Lookups were refused." and event.details["api"] == "Lookups"
+    assert refresh(source).state == SourceState.COLLECTING  # collection went on
+    fake.data[("Events", "t1")] = [[item(1)], [item(2)], [item(3)]]
+    fake.notices[("Events", "t1", 2)] = [Notice("LookupWarning", "Events:t1", resolve=True)]
+    refresh(source)
+    Source.objects.filter(pk=source.pk).update(next_poll_at=timezone.now())
+    engine.run_source(source.pk)
+    assert open_events(source) == []
+
+
+def test_a_one_off_notice_expires_after_a_day(source, fake):
+    from collector.kinds.base import Notice
+
+    fake.data[("Events", "t1")] = [[item(1)]]
+    fake.notices[("Events", "t1", 0)] = [
+        Notice("ResetWarning", "Events:t1", "Reset.", expires=True)
+    ]
+    engine.run_source(source.pk)
+    (event,) = open_events(source)
+    HealthEvent.objects.filter(pk=event.pk).update(
+        last_seen=timezone.now() - dt.timedelta(hours=25)
+    )
+    assert engine.dispatch()["gaps_expired"] == 1
+    assert open_events(source) == []
+
+
 def test_backoff_grows_with_jitter_and_a_cap():
     assert 24 <= engine.backoff_seconds(1) <= 36
     assert 48 <= engine.backoff_seconds(2) <= 72

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from collector.choices import (
     DATA_GAP_EVENT,
@@ -265,7 +265,34 @@ def report_gap(source: Source, gap) -> None:
 
 
 def expire_gaps(moment: dt.datetime) -> int:
-    """A data gap is a past fact, not a lasting condition: its warning resolves after a day."""
+    """A data gap (and any one-off notice) is a past fact, not a lasting condition: its warning
+    resolves after a day."""
     return HealthEvent.objects.filter(
-        event_name=DATA_GAP_EVENT, resolved_at__isnull=True, last_seen__lt=moment - DATA_GAP_EXPIRY
+        Q(event_name=DATA_GAP_EVENT) | Q(scope__startswith=EXPIRING_NOTICE),
+        resolved_at__isnull=True,
+        last_seen__lt=moment - DATA_GAP_EXPIRY,
     ).update(resolved_at=moment)
+
+
+# --- notices ----------------------------------------------------------------------------------
+NOTICE, EXPIRING_NOTICE = "notice:", "notice-once:"
+
+
+def record_notice(source: Source, notice) -> None:
+    """Open, refresh or resolve the Warning of a kind's Notice (collector.kinds.base.Notice)."""
+    scope = f"{EXPIRING_NOTICE if notice.expires else NOTICE}{notice.scope}"
+    if notice.resolve:
+        resolve_events(source, scope_prefix=scope, names=[notice.name])
+        return
+    open_event(
+        source,
+        event_name=notice.name,
+        severity=Severity.WARNING,
+        scope=scope,
+        details={
+            **notice.details,
+            "trackerId": notice.name,
+            "error": notice.message,
+            "description": notice.remedy,
+        },
+    )

@@ -24,6 +24,7 @@ from collector.engine.health import (
     Verdict,
     first_party,
     record_failure,
+    record_notice,
     report_gap,
     resolve_events,
     state_sentence,
@@ -354,6 +355,8 @@ def collect_tenant(
                     token=unit.token,
                     version=version,
                 )
+                for notice in page.notices:
+                    record_notice(source, notice)
                 run.pages += 1
                 run.items += stored.items
                 run.bytes += page.bytes

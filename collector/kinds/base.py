@@ -44,7 +44,7 @@ class Identity:
 
     @property
     def label(self) -> str:
-        """ "a partner credential with 3 tenants in eu01", in the kind's words."""
+        """The credential in the kind's own words: "an account credential with 3 tenants"."""
         regions = sorted({t.region for t in self.tenants if t.region} | {self.region} - {""})
         where = f" in {', '.join(regions)}" if regions else ""
         article = "an" if self.id_type[:1].lower() in "aeiou" else "a"
@@ -67,13 +67,34 @@ class DataGap:
     lost_until: dt.datetime
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A condition the kind worked around without stopping collection, for the source's health.
+
+    The framework opens (or refreshes) a Warning health event named ``name`` for the incident
+    ``scope`` (a key of the kind's choosing, e.g. ``"Events:<tenant id>"``) with ``message``,
+    ``remedy`` and ``details`` (no secrets); a Notice with ``resolve=True`` closes it again, for
+    a condition that has cleared. ``expires`` marks a one-off fact (it happened, collection went
+    on): such a warning resolves by itself after a day, like a data gap.
+    """
+
+    name: str
+    scope: str
+    message: str = ""
+    remedy: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    resolve: bool = False
+    expires: bool = False
+
+
 @dataclass
 class Page:
     """One page of items as the vendor sent them, and the checkpoint that follows it.
 
     ``items`` are the vendor JSON objects, unmodified. ``checkpoint`` is a JSON-serialisable dict the
     kind understands; the framework stores it in the same transaction as the items and hands it back
-    on the next call. ``bytes`` is the size of the response body.
+    on the next call. ``bytes`` is the size of the response body. ``notices`` are conditions for
+    the source's health (:class:`Notice`), recorded once the page is stored.
     """
 
     stream: str
@@ -82,6 +103,7 @@ class Page:
     checkpoint: dict[str, Any]
     bytes: int = 0
     gap: DataGap | None = None
+    notices: list[Notice] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -131,7 +131,7 @@ def log_search(request):
             "last_index": offset + len(rows),
             "system_index": SYSTEM_EVENTS_INDEX,
             "examples": [
-                "_sourceCategory=sophos/*",
+                "_sourceCategory=security/*",
                 "_sourceName=Alerts malware",
                 "_siemEventID=runtimeDetections",
                 f"_index={SYSTEM_EVENTS_INDEX}",

@@ -205,7 +205,7 @@ def source_detail(request, pk):
     events = HealthEvent.objects.filter(resource_type="Source", resource_id=str(pk))
     open_events = list(events.filter(resolved_at__isnull=True).order_by("severity", "-last_seen"))
     past_events = list(events.filter(resolved_at__isnull=False).order_by("-resolved_at")[:10])
-    # A partner credential may have hundreds of tenants: totals come from SQL, and the page lists
+    # A credential that fans out may have hundreds of tenants: totals come from SQL, and the page lists
     # the most-behind checkpoints and the first tenants only.
     stored = source.checkpoints.aggregate(
         total=Sum("items_total"), oldest=Min("data_until"), count=Count("id")
