@@ -103,6 +103,21 @@ class CollectorForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [(tz, tz) for tz in sorted(time_zones())]
 
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("A name is required.", code="required")
+        clash = Collector.objects.filter(name__iexact=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError(
+                f"A collector named {clash.first().name!r} already exists (names are compared "
+                "without regard to case).",
+                code="duplicate",
+            )
+        return name
+
 
 class SourceForm(forms.ModelForm):
     """The fields every source kind shares, in the order of the seed's form.

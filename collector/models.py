@@ -26,7 +26,7 @@ from collector.validators import (
 class Collector(models.Model):
     """A Hosted Collector: a named group of sources whose category and fields they inherit."""
 
-    name = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=128)
     description = models.CharField(max_length=1024, blank=True)
     category = models.CharField(max_length=1024, blank=True)
     fields = models.JSONField(default=dict, blank=True, validators=[validate_fields_map])
@@ -39,6 +39,9 @@ class Collector(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Unique without regard to case, like field names: "EU" and "eu" would be told apart by
+        # nobody reading _collector in search results or a SIEM.
+        constraints = [models.UniqueConstraint(Lower("name"), name="collector_name_unique_ci")]
 
     def __str__(self):
         return self.name

@@ -63,8 +63,14 @@ def update_collector(*, collector: Collector, cleaned: dict) -> Collector:
 
 
 def delete_collector(*, collector: Collector) -> None:
-    """Delete a collector and its sources. Collected messages stay (their metadata keeps names)."""
+    """Delete a collector and its sources. Collected messages stay (their metadata keeps names);
+    the open health events of the collector and its sources resolve, saying why."""
     with transaction.atomic():
+        engine.resolve_deleted(
+            source_ids=list(collector.sources.values_list("pk", flat=True)),
+            collector_id=collector.pk,
+            reason="The collector was deleted.",
+        )
         collector.delete()
 
 

@@ -333,9 +333,22 @@ def test_collector_form_shows_field_errors(admin_client, make_collector):
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Collector with this Name already exists." in html
+    assert "A collector named &#x27;Taken&#x27; already exists" in html
     assert "is not one of the available choices" in html
     assert "must not start with a digit" in html
+
+
+def test_collector_names_are_unique_without_regard_to_case(admin_client, make_collector):
+    from django.db import IntegrityError, transaction
+
+    make_collector("Hosted EU")
+    response = admin_client.post(reverse("collector:collector_add"),
+                                 {"name": "hosted eu", "time_zone": "UTC"})  # fmt: skip
+    assert response.status_code == 200
+    assert "without regard to case" in response.content.decode()
+    assert Collector.objects.count() == 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Collector.objects.create(name="HOSTED EU")  # the database holds the rule too
 
 
 # --- sources -----------------------------------------------------------------------------------

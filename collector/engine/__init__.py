@@ -18,7 +18,13 @@ purge). Callers use the names re-exported here.
 """
 
 from collector.engine.claims import FINISH_STOP, RUN_SOURCE, RUN_TENANT, RunStopped
-from collector.engine.health import BACKOFF_CAP_SECONDS, backoff_seconds, open_event, resolve_events
+from collector.engine.health import (
+    BACKOFF_CAP_SECONDS,
+    backoff_seconds,
+    open_event,
+    resolve_deleted,
+    resolve_events,
+)
 from collector.engine.ingest import prefetched, store_page
 from collector.engine.lifecycle import (
     finish_stop,
@@ -54,6 +60,7 @@ __all__ = [
     "record_transition",
     "request_stop",
     "reset_to_pending",
+    "resolve_deleted",
     "resolve_events",
     "resume",
     "run_source",

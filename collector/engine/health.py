@@ -147,6 +147,26 @@ def resolve_events(source: Source, *, scope_prefix: str | None = None, names=Non
     return len(events)
 
 
+def resolve_deleted(*, source_ids=(), collector_id: int | None = None, reason: str) -> int:
+    """Resolve the open incidents of sources (and a collector) that are being deleted, saying why.
+
+    Nothing is left that could recover, so they would otherwise stay open forever and keep
+    counting in the status API. Call it in the deleting transaction, before the rows go: the
+    resolution's log record still names the source.
+    """
+    which = Q(resource_type="Source", resource_id__in=[str(pk) for pk in source_ids])
+    if collector_id is not None:
+        which |= Q(collector_id=str(collector_id))
+    events = list(HealthEvent.objects.filter(which, resolved_at__isnull=True))
+    moment = now()
+    for event in events:
+        event.resolved_at = moment
+        event.details = {**(event.details or {}), "resolution": reason}
+        event.save(update_fields=["resolved_at", "details"])
+        _log_event(event, "Resolved")
+    return len(events)
+
+
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter, never sooner than the vendor's Retry-After."""
     base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))

@@ -15,6 +15,7 @@ from collector.choices import (
     SourceState,
 )
 from collector.engine.claims import FINISH_STOP, RUN_SOURCE, RUN_TENANT, claim_ttl, now, queue_ttl
+from collector.engine.health import resolve_deleted
 from collector.models import (
     Source,
     SourceTransition,
@@ -173,6 +174,7 @@ def finish_stop(source_id: int) -> bool:
         ).exists()
         if busy_tenants:
             return False
+        resolve_deleted(source_ids=[source_id], reason="The source was deleted.")
         source.delete()
     return True
 
