@@ -36,6 +36,7 @@ def populate(collectors: int, sources: int) -> None:
         [
             Source(
                 collector_id=ids[i % len(ids)],
+                kind="Sophos Central",
                 name=f"Sophos {i:05d}",
                 category=f"sophos/s{i % 13}",
                 config={"clientId": f"c{i}", "supported_apis": ["Alerts", "Events"]},

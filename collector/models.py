@@ -5,7 +5,6 @@ them in one place (collector.status). Business rules that span rows live in coll
 collector.engine, never in save() or signals.
 """
 
-import datetime
 import secrets
 import uuid
 
@@ -419,7 +418,8 @@ class HealthEvent(models.Model):
 
     def as_sumo(self, *, at=None) -> dict:
         """The Sumo Logic health event shape (sumo-api.md); ``eventTime`` is ``at`` or last seen."""
-        moment = (at or self.last_seen).astimezone(datetime.UTC)
+        from collector.shapes import iso  # shapes reads models: imported when first used
+
         return {
             "eventId": str(self.event_id),
             "eventName": self.event_name,
@@ -431,7 +431,7 @@ class HealthEvent(models.Model):
                 "collectorId": self.collector_id,
                 "collectorName": self.collector_name,
             },
-            "eventTime": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "eventTime": iso(at or self.last_seen),
             "subsystem": self.subsystem,
             "severityLevel": self.severity,
         }

@@ -54,6 +54,7 @@ EVENT_TYPES = [
 def _source(collector, name, state, category="", **kwargs):
     source = Source(
         collector=collector,
+        kind="Sophos Central",
         name=name,
         category=category,
         state=state,

@@ -48,7 +48,7 @@ def edit_source(source, **changes):
     data = {
         "name": source.name,
         "category": source.category,
-        "client_id": source.client_id,
+        "client_id": source.config["clientId"],
         "client_secret": "",
         "supported_apis": source.config["supported_apis"],
         "polling_interval": source.polling_interval,

@@ -80,8 +80,11 @@ def test_make_run_serves_login_and_runs_a_cluster(tmp_path, fresh_database_url):
 
         def login_page():
             try:
-                return requests.get(f"{base}/accounts/login/", timeout=2).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(f"{base}/accounts/login/", timeout=5).status_code == 200
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+            ):  # not up yet, or a slow first answer
                 assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
                 return False
 

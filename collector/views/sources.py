@@ -13,7 +13,6 @@ from django.db.models import Count, F, Min, Sum
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -85,6 +84,14 @@ def _form_class(kind_name: str):
         raise Http404("No form for this source kind.")
 
 
+def _kind_of(source: Source):
+    """The source's kind; a kind no longer installed is a 404 on the pages that need it."""
+    try:
+        return get_kind(source.kind)
+    except LookupError:
+        raise Http404(f"The source kind {source.kind!r} is not installed.")
+
+
 @permission_required("collector.add_source", raise_exception=True)
 def source_add(request, pk, kind):
     collector = get_object_or_404(Collector, pk=pk)
@@ -113,7 +120,7 @@ def _editable_source(pk) -> Source:
 @permission_required("collector.change_source", raise_exception=True)
 def source_edit(request, pk):
     source = _editable_source(pk)
-    source_kind = get_kind(source.kind)
+    source_kind = _kind_of(source)
     form = _form_class(source.kind)(
         request.POST or None, instance=source, collector=source.collector
     )
@@ -252,7 +259,6 @@ def source_detail(request, pk):
         if source.state in LIFECYCLE_STEPS
         else {"label": health.state_look.label, "colour": health.look.colour},
         "document": json.dumps(source_document(source), indent=2, ensure_ascii=False),
-        "now": timezone.now(),
     }
     return render(request, "collector/source_detail.html", context)
 
