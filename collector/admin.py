@@ -7,7 +7,7 @@ and health events are read-only records.
 """
 
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from collector.crypto import MASK
@@ -16,6 +16,8 @@ from collector.models import (
     Checkpoint,
     CollectionRun,
     Collector,
+    DeliveryBucket,
+    Destination,
     DroppedField,
     Field,
     HealthEvent,
@@ -55,7 +57,10 @@ class ProductOwnedAdmin(ReadOnlyAdmin):
         )
 
     def product_url(self, obj) -> str:
-        return reverse(self.product_url_name, args=[obj.pk]) if obj.pk else ""
+        try:
+            return reverse(self.product_url_name, args=[obj.pk]) if obj.pk else ""
+        except NoReverseMatch:
+            return ""
 
     @admin.display(description="Change it in Sumo Sources")
     def product_link(self, obj):
@@ -273,3 +278,24 @@ class AccessKeyAdmin(ProductOwnedAdmin):
     @admin.display(description="Key")
     def key_digest_display(self, obj):
         return MASK
+
+
+@admin.register(Destination)
+class DestinationAdmin(ProductOwnedAdmin):
+    list_display = ("name", "kind", "state", "paused", "siem", "cursor", "delivered_total",
+                    "product_link")  # fmt: skip
+    list_filter = ("kind", "state", "paused", "siem")
+    search_fields = ("name", "route", "description")
+    exclude = ("claim_token", "secret_encrypted", "created_by")
+    readonly_fields = ("product_link", "secret_display")
+    product_url_name = "collector:destination_edit"
+
+    @admin.display(description="Secret")
+    def secret_display(self, obj):
+        return MASK if obj.has_secret else "(none)"
+
+
+@admin.register(DeliveryBucket)
+class DeliveryBucketAdmin(ReadOnlyAdmin):
+    list_display = ("destination", "start", "messages", "bytes")
+    list_select_related = ("destination",)

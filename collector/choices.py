@@ -20,6 +20,14 @@ class SourceState(models.TextChoices):
     PAUSED = "Paused"
 
 
+class DestinationState(models.TextChoices):
+    PENDING = "Pending"
+    DELIVERING = "Delivering"
+    IDLE = "Idle"
+    ERROR = "Error"
+    PAUSED = "Paused"
+
+
 class Health(models.TextChoices):
     """What the status icon says at a glance; the shape differs per value, not only the colour."""
 
@@ -68,6 +76,24 @@ STATE_LOOK: dict[str, Look] = {
     ),
     SourceState.PAUSED: Look(
         "Paused", "pause-circle", "secondary", "Collection is paused; checkpoints are kept."
+    ),
+}
+
+DESTINATION_STATE_LOOK: dict[str, Look] = {
+    DestinationState.PENDING: Look(
+        "Pending", "hourglass", "secondary", "Stored; the first delivery starts shortly."
+    ),
+    DestinationState.DELIVERING: Look(
+        "Delivering", "check-circle", "success", "Delivering messages as they are stored."
+    ),
+    DestinationState.IDLE: Look(
+        "Idle", "check-circle", "success", "Everything routed here has been delivered."
+    ),
+    DestinationState.ERROR: Look(
+        "Error", "x-octagon", "danger", "Delivery is failing; see its health events."
+    ),
+    DestinationState.PAUSED: Look(
+        "Paused", "pause-circle", "secondary", "Delivery is paused; the backlog is kept."
     ),
 }
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from collector.choices import ErrorType, Severity, SourceState
+from collector.choices import DestinationState, ErrorType, Severity, SourceState
 from collector.validators import (
     validate_field_name,
     validate_fields_map,
@@ -199,6 +199,106 @@ class Source(ClaimedWork):
     def runnable_q(cls) -> models.Q:
         return source_runnable_q()
 
+    RESOURCE_TYPE = "Source"
+    gives_up = True
+
+    def health_resource(self) -> dict:
+        """Who a health event of this source is about (the Sumo resourceIdentity)."""
+        return {"id": str(self.pk), "name": self.name, "type": self.RESOURCE_TYPE,
+                "collectorId": str(self.collector_id), "collectorName": self.collector.name}  # fmt: skip
+
+
+class Destination(ClaimedWork):
+    """Where collected messages go onward: a receiver of one registered kind (collector.destinations)
+    with a route that selects its messages, and the cursor up to which they were delivered.
+
+    ``cursor`` is a message id: messages are committed in id order (collector.delivery.clock),
+    so everything at or below it was delivered and nothing above it can still appear below it.
+    The secret (token, password, client secret) is stored encrypted, like a source's.
+    """
+
+    name = models.CharField(max_length=128)
+    kind = models.CharField(max_length=64)
+    description = models.CharField(max_length=1024, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    route = models.CharField(max_length=1024, blank=True, help_text="Log Search metadata terms.")
+    siem = models.BooleanField(
+        default=False, help_text="Also receives every source with Forward to SIEM on."
+    )
+    paused = models.BooleanField(default=False)
+    state = models.CharField(
+        max_length=16, choices=DestinationState.choices, default=DestinationState.PENDING
+    )
+    state_detail = models.CharField(max_length=1024, blank=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    # Bumped on every edit, pause or delete; a running delivery stops at its next batch.
+    config_version = models.PositiveIntegerField(default=1)
+    cursor = models.BigIntegerField(default=0)
+    delivered_total = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    RESOURCE_TYPE = "Destination"
+    gives_up = False  # never, while its data is retained (design section 11)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="destination_name_unique_ci")]
+
+    def __str__(self):
+        return self.name
+
+    def __repr__(self):
+        return f"<Destination {self.pk} {self.name!r} state={self.state}>"
+
+    @classmethod
+    def runnable_q(cls) -> models.Q:
+        return models.Q(paused=False, halted_at__isnull=True)
+
+    def set_secret(self, plain: str) -> None:
+        from collector import crypto
+
+        self.secret_encrypted = crypto.encrypt(plain)
+
+    def get_secret(self):
+        from collector import crypto
+
+        return (
+            crypto.Secret(crypto.decrypt(self.secret_encrypted))
+            if self.secret_encrypted
+            else crypto.Secret("")
+        )
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    def health_resource(self) -> dict:
+        return {"id": str(self.pk), "name": self.name, "type": self.RESOURCE_TYPE,
+                "collectorId": "", "collectorName": ""}  # fmt: skip
+
+
+class DeliveryBucket(models.Model):
+    """Messages delivered per destination in five-minute buckets, for sparklines."""
+
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="buckets")
+    start = models.DateTimeField()
+    messages = models.PositiveIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["destination", "start"]
+        constraints = [
+            models.UniqueConstraint(fields=["destination", "start"], name="delivery_bucket_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.destination_id} {self.start:%H:%M}: {self.messages}"
+
 
 class SourceTransition(models.Model):
     """One recorded state change of a source, for its timeline."""
@@ -239,6 +339,8 @@ class Tenant(ClaimedWork):
 
     def __str__(self):
         return self.name or self.tenant_id
+
+    gives_up = True
 
     @classmethod
     def runnable_q(cls) -> models.Q:

@@ -27,6 +27,12 @@ def purge() -> dict:
     return engine.purge()
 
 
+def deliver(destination_id: int) -> str:
+    from collector.delivery.runs import deliver as run
+
+    return run(destination_id)
+
+
 def ping() -> str:
     """A no-op the tests and the health page use to see that a cluster answers."""
     return "pong"

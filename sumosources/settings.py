@@ -113,6 +113,19 @@ def _kind_apps(paths: list[str]) -> list[str]:
 
 INSTALLED_APPS += _kind_apps(SOURCE_KINDS)
 
+# Destination kinds (receivers of onward delivery), by the dotted path of their class.
+DESTINATION_KINDS = env_list(
+    "SUMOSOURCES_DESTINATION_KINDS",
+    [
+        "collector.destinations.syslog.SyslogKind",
+        "collector.destinations.splunk_hec.SplunkHECKind",
+        "collector.destinations.elastic.ElasticBulkKind",
+        "collector.destinations.sumo_http.SumoHTTPKind",
+        "collector.destinations.sentinel.SentinelKind",
+        "collector.destinations.webhook.WebhookKind",
+    ],
+)
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -332,6 +345,11 @@ POLLING_INTERVAL_DEFAULT = 300
 RETRY_GIVE_UP_MINUTES = env_int("SUMOSOURCES_RETRY_GIVE_UP_MINUTES", 90, minimum=1)
 MESSAGE_RETENTION_DAYS = env_int("SUMOSOURCES_MESSAGE_RETENTION_DAYS", 30, minimum=1)
 RUN_RETENTION_DAYS = env_int("SUMOSOURCES_RUN_RETENTION_DAYS", 14, minimum=1)
+# Retention waits for every destination's backlog, except past this hard cap (0: no cap), when a
+# data-loss Error names the destination, the period and the count.
+DELIVERY_HARD_CAP_DAYS = env_int("SUMOSOURCES_DELIVERY_HARD_CAP_DAYS", 0, minimum=0)
+# A delivery run reads this many stored messages at a time after its cursor.
+DELIVERY_WINDOW = env_int("SUMOSOURCES_DELIVERY_WINDOW", 5000, minimum=100)
 SEARCH_TIMEOUT_SECONDS = env_int("SUMOSOURCES_SEARCH_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- logging ----------------------------------------------------------------------------------

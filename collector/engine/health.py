@@ -20,12 +20,14 @@ from collector.choices import (
     ErrorType,
     Severity,
 )
+from collector.delivery.clock import hold_clock
 from collector.engine.claims import now
 from collector.errors import CollectionError
 from collector.models import (
     HealthEvent,
     Message,
     Source,
+    Tenant,
 )
 from collector.redact import redact, redact_values
 from collector.shapes import iso
@@ -40,14 +42,9 @@ BACKOFF_CAP_SECONDS = 15 * 60
 DETAIL_LIMIT = 2000  # characters of one stored error string (a sentence, a description)
 
 
-def _resource(source: Source) -> dict:
-    return {
-        "id": str(source.pk),
-        "name": source.name,
-        "type": "Source",
-        "collectorId": str(source.collector_id),
-        "collectorName": source.collector.name,
-    }
+def _resource(resource) -> dict:
+    """The resourceIdentity of a Source or a Destination (anything with ``health_resource``)."""
+    return resource.health_resource()
 
 
 def _event_record(event: HealthEvent, status: str) -> dict:
@@ -81,9 +78,10 @@ def _log_event(event: HealthEvent, status: str) -> None:
 
 
 def open_event(
-    source: Source, *, event_name: str, severity: str, details: dict, scope: str = "", error_type=""
+    source, *, event_name: str, severity: str, details: dict, scope: str = "", error_type=""
 ) -> HealthEvent:
-    """Open an incident or update the open one (count, last seen, severity, details).
+    """Open an incident of a resource (a Source or a Destination) or update the open one (count,
+    last seen, severity, details).
 
     Every string in ``details`` is redacted (tokens, control characters) and capped first: a kind
     should have done so with what its vendor sent, this is the defence in depth.
@@ -91,8 +89,9 @@ def open_event(
     details = redact_values(details, limit=DETAIL_LIMIT)
     moment = now()
     with transaction.atomic():
+        hold_clock()  # it writes a message: take the commit-order lock before any other
         event = HealthEvent.objects.filter(
-            resource_type="Source",
+            resource_type=source.RESOURCE_TYPE,
             resource_id=str(source.pk),
             event_name=event_name,
             scope=scope,
@@ -104,7 +103,9 @@ def open_event(
                 event_name=event_name,
                 error_type=error_type,
                 severity=severity,
-                source=source,
+                source=source if isinstance(source, Source) else None,
+                subsystem="Collection" if isinstance(source, Source) else "Delivery",
+                resource_type=resource["type"],
                 resource_id=resource["id"],
                 resource_name=resource["name"],
                 collector_id=resource["collectorId"],
@@ -125,10 +126,11 @@ def open_event(
     return event
 
 
-def resolve_events(source: Source, *, scope_prefix: str | None = None, names=None) -> int:
-    """Resolve the open incidents of a source (of one scope family and names, when given)."""
+def resolve_events(source, *, scope_prefix: str | None = None, names=None) -> int:
+    """Resolve the open incidents of a Source or Destination (of one scope family and names,
+    when given)."""
     query = HealthEvent.objects.filter(
-        resource_type="Source", resource_id=str(source.pk), resolved_at__isnull=True
+        resource_type=source.RESOURCE_TYPE, resource_id=str(source.pk), resolved_at__isnull=True
     )
     if scope_prefix is not None:
         query = (
@@ -141,9 +143,11 @@ def resolve_events(source: Source, *, scope_prefix: str | None = None, names=Non
     events = list(query)
     moment = now()
     for event in events:
-        event.resolved_at = moment
-        event.save(update_fields=["resolved_at"])
-        _log_event(event, "Healthy")
+        with transaction.atomic():
+            hold_clock()
+            event.resolved_at = moment
+            event.save(update_fields=["resolved_at"])
+            _log_event(event, "Healthy")
     return len(events)
 
 
@@ -157,6 +161,7 @@ def resolve_deleted(*, source_ids=(), collector_id: int | None = None, reason: s
     which = Q(resource_type="Source", resource_id__in=[str(pk) for pk in source_ids])
     if collector_id is not None:
         which |= Q(collector_id=str(collector_id))
+    hold_clock()
     events = list(HealthEvent.objects.filter(which, resolved_at__isnull=True))
     moment = now()
     for event in events:
@@ -194,7 +199,12 @@ def _decide(unit, error: CollectionError) -> Verdict:
         return Verdict(True, Severity.ERROR, None, attempts)
     give_up = dt.timedelta(minutes=settings.RETRY_GIVE_UP_MINUTES)
     if moment - started >= give_up:
-        return Verdict(True, Severity.ERROR, None, attempts)
+        if unit.gives_up:
+            return Verdict(True, Severity.ERROR, None, attempts)
+        # A unit that never gives up (a destination with data to deliver) turns Error and
+        # keeps trying at the longest backoff.
+        delay = backoff_seconds(attempts, error.retry_after)
+        return Verdict(False, Severity.ERROR, moment + dt.timedelta(seconds=delay), attempts)
     delay = backoff_seconds(attempts, error.retry_after)
     return Verdict(False, Severity.WARNING, moment + dt.timedelta(seconds=delay), attempts)
 
@@ -234,7 +244,7 @@ def record_failure(
         last_error=redact(error.message, limit=DETAIL_LIMIT),
         next_poll_at=verdict.next_attempt_at,
     )
-    source = unit if isinstance(unit, Source) else unit.source
+    source = unit.source if isinstance(unit, Tenant) else unit
     open_event(
         source,
         event_name=error.error_type.event_name,

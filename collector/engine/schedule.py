@@ -7,10 +7,12 @@ import datetime as dt
 from django.conf import settings
 
 from collector.choices import SourceState
+from collector.delivery.retention import enforce_hard_cap, purge_floor
+from collector.delivery.runs import kick_delivery
 from collector.engine.claims import now
 from collector.engine.health import expire_gaps
 from collector.engine.lifecycle import finish_stop, kick, kick_tenant
-from collector.models import CollectionRun, IngestBucket, Message, Source, Tenant
+from collector.models import CollectionRun, Destination, IngestBucket, Message, Source, Tenant
 
 
 def dispatch() -> dict:
@@ -27,17 +29,39 @@ def dispatch() -> dict:
         kick_tenant(pk) for pk in list(Tenant.objects.due(moment).values_list("pk", flat=True))
     )
     expired = expire_gaps(moment)
-    return {"sources": queued, "tenants": tenants, "removed": removed, "gaps_expired": expired}
+    deliveries = sum(
+        kick_delivery(pk)
+        for pk in list(Destination.objects.due(moment).values_list("pk", flat=True))
+    )
+    return {
+        "sources": queued,
+        "tenants": tenants,
+        "deliveries": deliveries,
+        "removed": removed,
+        "gaps_expired": expired,
+    }
 
 
 def purge() -> dict:
-    """Delete messages, runs and buckets past their retention."""
+    """Delete messages, runs and buckets past their retention.
+
+    Messages a destination has not delivered yet stay (collector.delivery.retention), unless the
+    hard cap forces them out, which raises a data-loss Error for each destination that lost some.
+    """
     moment = now()
     message_cutoff = moment - dt.timedelta(days=settings.MESSAGE_RETENTION_DAYS)
     run_cutoff = moment - dt.timedelta(days=settings.RUN_RETENTION_DAYS)
-    messages, _ = Message.objects.filter(
+    expired = Message.objects.filter(
         message_time__lt=message_cutoff, receipt_time__lt=message_cutoff
-    ).delete()
+    )
+    floor = purge_floor()
+    held_back = expired if floor is None else expired.filter(id__lte=floor)
+    messages, _ = held_back.delete()
+    if settings.DELIVERY_HARD_CAP_DAYS:
+        enforce_hard_cap(moment)
+        cap = moment - dt.timedelta(days=settings.DELIVERY_HARD_CAP_DAYS)
+        forced, _ = Message.objects.filter(message_time__lt=cap, receipt_time__lt=cap).delete()
+        messages += forced
     runs, _ = CollectionRun.objects.filter(started_at__lt=run_cutoff).delete()
     buckets, _ = IngestBucket.objects.filter(start__lt=message_cutoff).delete()
     return {"messages": messages, "runs": runs, "buckets": buckets}

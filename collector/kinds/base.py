@@ -251,6 +251,11 @@ class SourceKind(ABC):
     def map_item(self, stream: str, item: dict[str, Any]) -> ItemMeta:
         """Vendor id, message time and SIEM event id of one item; must be fast and never raise."""
 
+    def cef_event(self, stream: str, item: dict[str, Any]):
+        """The item as a collector.destinations.base.CefEvent (which item fields are which CEF
+        keys is the kind's knowledge), or None to let the CEF writer build a generic one."""
+        return None
+
     def describe_item(self, item: dict[str, Any]) -> ItemLine:
         """A one-line description of an item for previews; kinds say which keys mean what."""
         return ItemLine(time="", type="", text=str(item.get("id", ""))[:200])
