@@ -5,13 +5,14 @@ validates with these classes, so a rule written here holds everywhere.
 """
 
 import json
+import re
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from collector.crypto import MASK
-from collector.models import Collector, Field, Source
+from collector.models import Collector, Destination, Field, Source
 from collector.validators import (
     MAX_FIELDS_PER_RESOURCE,
     time_zones,
@@ -271,3 +272,116 @@ class FieldForm(forms.Form):
         if Field.objects.filter(name__iexact=name).exists():
             raise ValidationError(f"A field named {name!r} already exists.", code="already_exists")
         return name
+
+
+class DestinationForm(forms.ModelForm):
+    """The fields every destination kind shares; a kind's form adds its own fieldsets.
+
+    The form protocol is the source forms' (see :class:`SourceForm`): ``kind_name``,
+    ``fieldsets``, ``secret_field`` (blank keeps the stored secret, ``********`` too) and
+    ``kind_config()``. ``start_from`` only matters on creation: ``new`` starts after the newest
+    stored message, ``all`` with everything still stored.
+    """
+
+    START_CHOICES = [("new", "New data only"), ("all", "Everything still stored")]
+    start_from = forms.ChoiceField(
+        label="Start from",
+        choices=START_CHOICES,
+        initial="new",
+        required=False,
+        help_text="Where a new destination's delivery starts.",
+    )
+
+    kind_name = ""
+    secret_field = ""
+    fieldsets: tuple = ()
+
+    class Meta:
+        model = Destination
+        fields = ["name", "description", "route", "siem"]
+        labels = {"siem": "SIEM destination"}
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        help_texts = {
+            "route": "Log Search metadata terms that select its messages, e.g. "
+            "_sourceCategory=prod/* _collector=EU. Empty: all collected data.",
+            "siem": "Also receives every source with Forward to SIEM on.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        secret = self.fields.get(self.secret_field)
+        if secret is not None:
+            if self.instance.has_secret:
+                secret.help_text = "Leave blank to keep the current secret."
+            elif getattr(self, "secret_required", True):
+                secret.required = True
+        if self.instance.pk:
+            del self.fields["start_from"]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("A name is required.", code="required")
+        clash = Destination.objects.filter(name__iexact=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError(
+                f"A destination named {clash.first().name!r} already exists.", code="duplicate"
+            )
+        return name
+
+    def clean_route(self):
+        from collector.search import KEYS, parse_query
+
+        text = (self.cleaned_data.get("route") or "").strip()
+        try:
+            parsed = parse_query(text)
+        except Exception:  # the parser reports no structured errors: say what is accepted
+            raise ValidationError("The route is not a valid query.", code="invalid")
+        # The language reads an unknown key=value as a keyword; a route would then silently select
+        # nothing, so it is refused here.
+        unknown = [
+            kw.split("=", 1)[0]
+            for kw in parsed.keywords
+            if re.match(r"[_A-Za-z]\w*=", kw) and kw.split("=", 1)[0].lower() not in KEYS
+        ]
+        if unknown:
+            known = ", ".join(key.name for key in KEYS.values())
+            raise ValidationError(
+                f"Unknown key {unknown[0]!r} in the route; use {known}.", code="invalid"
+            )
+        return text
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.secret_field in self.fields:
+            secret = cleaned.get(self.secret_field) or ""
+            if secret == MASK:
+                secret = ""
+            cleaned[self.secret_field] = secret
+        return cleaned
+
+    def kind_config(self) -> dict:
+        return {}
+
+    def new_secret(self) -> str:
+        if not self.secret_field or not hasattr(self, "cleaned_data"):
+            return ""
+        return self.cleaned_data.get(self.secret_field) or ""
+
+    def kind_field_groups(self) -> list[dict]:
+        return [
+            {
+                "title": fieldset.title,
+                "fields": [self[name] for name in fieldset.fields if name in self.fields],
+                "test_connection": fieldset.test_connection,
+            }
+            for fieldset in self.fieldsets
+        ]
+
+
+def destination_form_class(kind: str) -> type[DestinationForm]:
+    from collector.destinations import get_destination_kind
+
+    return get_destination_kind(kind).form_class

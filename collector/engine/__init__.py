@@ -23,10 +23,12 @@ from collector.engine.health import (
     backoff_seconds,
     open_event,
     resolve_deleted,
+    resolve_deleted_destination,
     resolve_events,
 )
 from collector.engine.ingest import prefetched, store_page
 from collector.engine.lifecycle import (
+    CLEAR_STREAK,
     finish_stop,
     kick,
     kick_on_commit,
@@ -42,6 +44,7 @@ from collector.engine.runs import run_source, run_tenant
 from collector.engine.schedule import dispatch, purge
 
 __all__ = [
+    "CLEAR_STREAK",
     "BACKOFF_CAP_SECONDS",
     "FINISH_STOP",
     "RUN_SOURCE",
@@ -61,6 +64,7 @@ __all__ = [
     "request_stop",
     "reset_to_pending",
     "resolve_deleted",
+    "resolve_deleted_destination",
     "resolve_events",
     "resume",
     "run_source",

@@ -172,6 +172,25 @@ def resolve_deleted(*, source_ids=(), collector_id: int | None = None, reason: s
     return len(events)
 
 
+def resolve_deleted_destination(destination, *, reason: str) -> int:
+    """Resolve a destination's open incidents as it is deleted (see :func:`resolve_deleted`)."""
+    hold_clock()
+    events = list(
+        HealthEvent.objects.filter(
+            resource_type=destination.RESOURCE_TYPE,
+            resource_id=str(destination.pk),
+            resolved_at__isnull=True,
+        )
+    )
+    moment = now()
+    for event in events:
+        event.resolved_at = moment
+        event.details = {**(event.details or {}), "resolution": reason}
+        event.save(update_fields=["resolved_at", "details"])
+        _log_event(event, "Resolved")
+    return len(events)
+
+
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter, never sooner than the vendor's Retry-After."""
     base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
