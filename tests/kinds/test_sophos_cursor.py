@@ -7,6 +7,7 @@ every later run with "Invalid cursor", and restarting kept it.
 """
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -204,3 +205,27 @@ def test_every_events_checkpoint_carries_a_floor(simulator_factory):
     assert len(pages) == 3
     floors = [dt.datetime.fromisoformat(page.checkpoint["position"]) for page in pages]
     assert floors == sorted(floors)
+
+
+def test_a_reset_checkpoint_reads_again_from_the_chosen_time(
+    simulator_factory, make_source, queued, admin_user
+):
+    sim = simulator_factory(events=500, alerts=0)
+    source = source_for(sim, make_source, ["Events"])
+    assert engine.run_source(source.pk) == "ok: 500 items"
+    moment = dt.datetime.fromtimestamp(sim.now() - 3600, dt.UTC).replace(microsecond=0)
+    since = [
+        m.vendor_id
+        for m in Message.objects.filter(source=source)
+        if dt.datetime.fromisoformat(json.loads(m.raw)["created_at"]) >= moment
+    ]
+    assert 0 < len(since) < 500
+    served = sim.stats()["totals"]["Events"]["served_total"]
+
+    services.reset_checkpoint(source=source, stream=None, resume_from=moment, user=admin_user)
+    assert engine.run_source(source.pk) == "ok: 0 items"  # read again, stored once
+    assert sim.stats()["totals"]["Events"]["served_total"] - served == len(since)
+    assert Message.objects.filter(source=source).count() == 500
+    assert reset_warnings(source) == []  # the user's own reset is no vendor refusal
+    sim.add_items("Events", 3)
+    assert engine.run_source(source.pk) == "ok: 3 items"
