@@ -22,6 +22,11 @@ urlpatterns = [
         sources.restart,
         name="source-restart",
     ),
+    path(
+        "collectors/<int:collector_id>/sources/<int:source_id>/checkpoint/reset",
+        sources.checkpoint_reset,
+        name="source-checkpoint-reset",
+    ),
     path("fields", fields.fields, name="fields"),
     path("fields/dropped", fields.dropped, name="fields-dropped"),
     path("fields/builtin", fields.builtin, name="fields-builtin"),

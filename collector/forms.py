@@ -4,12 +4,14 @@ The API turns its JSON into the same ``data`` dict a browser would post (see col
 validates with these classes, so a rule written here holds everywhere.
 """
 
+import datetime as dt
 import json
 import re
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from collector.crypto import MASK
 from collector.models import Collector, Destination, Field, Source
@@ -385,3 +387,51 @@ def destination_form_class(kind: str) -> type[DestinationForm]:
     from collector.destinations import get_destination_kind
 
     return get_destination_kind(kind).form_class
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """A date and time read as UTC when it names no zone (a ``datetime-local`` input has none),
+    whatever the server's time zone; ISO 8601 with ``Z`` or an offset is taken as given."""
+
+    def to_python(self, value):
+        with timezone.override(dt.UTC):
+            return super().to_python(value)
+
+    def prepare_value(self, value):
+        with timezone.override(dt.UTC):
+            return super().prepare_value(value)
+
+
+class CheckpointResetForm(forms.Form):
+    """Where a source's streams resume (collector.services.reset_checkpoint): one stream or all
+    of them, from a time in UTC. The service judges the time (not in the future, not older than
+    the kind serves); its refusal is a field error here."""
+
+    INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
+    stream = forms.ChoiceField(label="Stream", required=False)
+    resume_from = UTCDateTimeField(
+        label="Resume from (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=INPUT_FORMAT),
+        input_formats=[INPUT_FORMAT, "%Y-%m-%dT%H:%M:%S"],
+        help_text="Collection starts again from this time; items read twice are stored once.",
+    )
+
+    def __init__(self, *args, source: Source, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
+        self.fields["stream"].choices = [("", "All streams")] + [(s, s) for s in source.streams]
+        if not self.is_bound:
+            hour_ago = timezone.now().astimezone(dt.UTC) - dt.timedelta(hours=1)
+            self.initial.setdefault("resume_from", hour_ago.replace(second=0, microsecond=0))
+
+    def resume_from_text(self) -> str:
+        """The ``datetime-local`` input's value: what was posted, else the initial time."""
+        if self.is_bound:
+            return str(self.data.get(self.add_prefix("resume_from"), ""))
+        initial = self.initial.get("resume_from")
+        return initial.strftime(self.INPUT_FORMAT) if initial else ""
+
+    def clean_stream(self) -> str | None:
+        """The stream, or None for all of them."""
+        return self.cleaned_data.get("stream") or None

@@ -3,6 +3,7 @@
 Views and the API call these after validating with collector.forms; nothing here parses requests.
 """
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from collector.delivery.clock import hold_clock
 from collector.delivery.runs import kick_delivery
 from collector.kinds import get_kind
 from collector.kinds.base import ConnectionReport, ItemLine
-from collector.models import Collector, Destination, Field, Message, Source
+from collector.models import Checkpoint, Collector, Destination, Field, Message, Source
 from collector.search import name_search_q
 from collector.validators import MAX_CUSTOM_FIELDS, SETTABLE_BUILTIN_FIELDS, validate_field_name
 
@@ -143,6 +144,88 @@ def update_source(*, source: Source, form) -> Source:
 def restart_source(*, source: Source) -> Source:
     """Clear an error or a give-up and run again at once (keeps checkpoints)."""
     engine.reset_to_pending(source.pk, reason="Restarted by a user.")
+    source.refresh_from_db()
+    return source
+
+
+def reset_checkpoint(
+    *, source: Source, stream: str | None, resume_from: dt.datetime, user=None
+) -> Source:
+    """Make ``stream`` (None: every stream of the source) of every tenant resume at
+    ``resume_from``, then restart the source like an edit does.
+
+    Each checkpoint gets the kind's position for that moment (``SourceKind.checkpoint_from``)
+    and ``data_until = resume_from``; a tenant without a checkpoint for the stream gets one.
+    Items read again are stored once (the store's unique key). Refused with a ServiceError
+    (``field`` names the form field) for a source being deleted, a stream the source does not
+    collect, a moment in the future or older than the kind serves, a kind that cannot reset, or
+    a source that has not found its tenants yet.
+    """
+    if source.state == SourceState.STOPPING:
+        raise ServiceError(f"Source {source.name} is being deleted.", code="stopping")
+    streams = source.streams
+    if stream is not None and stream not in streams:
+        raise ServiceError(
+            f"Source {source.name} does not collect {stream!r}; it collects "
+            f"{', '.join(streams) or 'nothing'}.",
+            code="unknown_stream",
+            field="stream",
+        )
+    if timezone.is_naive(resume_from):
+        resume_from = resume_from.replace(tzinfo=dt.UTC)
+    resume_from = resume_from.astimezone(dt.UTC)
+    now = timezone.now()
+    if resume_from > now:
+        raise ServiceError(
+            f"{resume_from:%Y-%m-%d %H:%M} UTC is in the future: choose a time before "
+            f"{now:%Y-%m-%d %H:%M} UTC.",
+            code="future",
+            field="resume_from",
+        )
+    chosen = [stream] if stream is not None else list(streams)
+    kind = get_kind(source.kind)
+    try:
+        positions = {name: kind.checkpoint_from(name, resume_from) for name in chosen}
+    except NotImplementedError as exc:
+        raise ServiceError(str(exc), code="unsupported")
+    except ValueError as exc:
+        raise ServiceError(str(exc), code="out_of_range", field="resume_from")
+    existing = set(source.checkpoints.filter(stream__in=chosen).values_list("stream", "tenant_id"))
+    tenant_ids = set(source.tenants.filter(active=True).values_list("tenant_id", flat=True))
+    targets = existing | {(name, tid) for name in chosen for tid in tenant_ids}
+    if not targets:
+        raise ServiceError(
+            f"Source {source.name} has not found its tenants yet, so there is no checkpoint to "
+            "set; its first run reads as far back as the vendor serves. Reset after that run.",
+            code="no_tenants",
+        )
+    who = user.get_username() if user is not None and user.is_authenticated else "a user"
+    what = stream or "all streams"
+    with transaction.atomic():
+        # Held to the end (PostgreSQL; SQLite serialises writers): a delete cannot slip in
+        # between this check and the restart, which would bring a stopping source back.
+        state = Source.objects.select_for_update().filter(pk=source.pk).values_list("state")
+        if state.first() in (None, (SourceState.STOPPING,)):
+            raise ServiceError(f"Source {source.name} is being deleted.", code="stopping")
+        # The restart before the checkpoints: it bumps config_version and writes the source's
+        # and its tenants' rows, which a worker's page transaction also writes (its claim). So a
+        # worker's page either commits first (and is overwritten here), or waits and then reads
+        # the new version and stops: no run writes its old position over the reset one.
+        engine.reset_to_pending(
+            source.pk,
+            reason=f"Checkpoint of {what} reset to {resume_from:%Y-%m-%d %H:%M:%S} UTC by {who}.",
+        )
+        for name, tenant_id in sorted(targets):
+            Checkpoint.objects.update_or_create(
+                source=source,
+                stream=name,
+                tenant_id=tenant_id,
+                defaults={
+                    "position": positions[name],
+                    "data_until": resume_from,
+                    "updated_at": now,
+                },
+            )
     source.refresh_from_db()
     return source
 

@@ -25,6 +25,11 @@ urlpatterns = [
     path("sources/<int:pk>/json/", sources.source_json, name="source_json"),
     path("sources/<int:pk>/timeline/", sources.source_timeline, name="source_timeline"),
     path("sources/<int:pk>/delete/", sources.source_delete, name="source_delete"),
+    path(
+        "sources/<int:pk>/checkpoint/reset/",
+        sources.source_checkpoint_reset,
+        name="source_checkpoint_reset",
+    ),
     path("sources/<int:pk>/<str:action>/", sources.source_action, name="source_action"),
     # Health
     path("health-events/", health.health_events, name="health_events"),

@@ -14,6 +14,10 @@ Kinds:
 * ``truncated``: 200 with the real body cut in half (a consistent Content-Length).
 * ``wrong_shape``: 200 with valid JSON lacking what the API promises.
 * ``body``: answer ``status`` (default 200) with the given ``body`` text verbatim.
+* ``bad_cursor``: answer normally, but with a ``next_cursor`` (SIEM events and alerts) or a
+  ``pages.nextKey`` (Common Alerts) that the API cannot decode, so the request that sends it
+  back is refused with 400 (``Invalid cursor`` / ``Invalid pageFromKey``). Other APIs answer
+  as usual.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import itertools
 import threading
 from dataclasses import asdict, dataclass
 
-KINDS = ("status", "slow", "drop", "reset", "malformed", "truncated", "wrong_shape", "body")
+KINDS = (
+    "status", "slow", "drop", "reset", "malformed", "truncated", "wrong_shape", "body",
+    "bad_cursor",
+)  # fmt: skip
 # API names as the client reports them, plus the SIEM alerts endpoint and groups.
 APIS = ("Token", "Whoami", "Tenants", "Events", "Alerts", "SiemAlerts")
 API_GROUPS = {"data": ("Events", "Alerts", "SiemAlerts"), "all": APIS}

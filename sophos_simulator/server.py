@@ -14,10 +14,12 @@ generated data.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import ipaddress
 import json
 import logging
+import re
 import socket
 import socketserver
 import ssl
@@ -166,6 +168,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = Answer(
                 answer.status, answer.body[: max(1, len(answer.body) // 2)], answer.headers
             )
+        if fault is not None and fault.kind == "bad_cursor" and answer.status == 200:
+            answer.body = _BAD_CURSOR.sub(_garbage_cursor, answer.body)
         self._finish(path, answer, drop=fault is not None and fault.kind == "drop")
 
     def _finish(self, path: str, answer: Answer, drop: bool = False) -> None:
@@ -270,6 +274,15 @@ class Handler(BaseHTTPRequestHandler):
 
 
 STATUS_NAMES = {404: "notFound", 405: "methodNotAllowed"}
+# The position a page hands on: next_cursor (SIEM) or pages.nextKey (Common Alerts). Neither
+# value holds a quote, and a key in quotes cannot occur inside an item's (escaped) strings.
+_BAD_CURSOR = re.compile(rb'"(next_cursor|nextKey)":\s*"[^"]*"')
+# Opaque base64 like a real cursor, but of no cursor this API issued.
+GARBAGE_CURSOR = base64.b64encode(b"not-a-cursor-of-this-api").decode()
+
+
+def _garbage_cursor(match: re.Match) -> bytes:
+    return b'"' + match.group(1) + b'":"' + GARBAGE_CURSOR.encode() + b'"'
 
 
 def _fault_answer(sim: Simulator, api: str, fault) -> Answer:

@@ -36,7 +36,7 @@ from collector.api.common import (
 )
 from collector.choices import SourceState
 from collector.crypto import MASK
-from collector.forms import source_form_class
+from collector.forms import CheckpointResetForm, source_form_class
 from collector.kinds import all_kinds, get_kind
 from collector.kinds.base import TEXT, TEXT_LIST, ConfigKey
 from collector.models import Source
@@ -286,6 +286,48 @@ def restart_source(request, collector_id: int, source_id: int):
     return source_response(request, services.restart_source(source=source))
 
 
+RESET_NAMES = {"stream": "stream", "resume_from": "resumeFrom"}
+
+
+def reset_checkpoint(request, body, collector_id: int, source_id: int):
+    """``{"stream": <name> | null, "resumeFrom": <ISO 8601>}``: the stream (null: every stream)
+    of every tenant resumes at that time (UTC without a zone) and the source restarts; answers
+    the source like a restart. The rules are collector.services.reset_checkpoint's."""
+    source = get_source(collector_id, source_id)
+    _not_stopping(source)
+    expect_keys(body, RESET_NAMES.values(), "body")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, str):
+        raise bad_request(
+            f"body.stream must be one of {', '.join(source.streams)}, or null for every stream."
+        )
+    moment = body.get("resumeFrom")
+    if moment is None or moment == "":
+        raise bad_request(
+            "body.resumeFrom is required: an ISO 8601 time such as 2026-12-01T10:00:00Z."
+        )
+    if not isinstance(moment, str):
+        raise bad_request(
+            "body.resumeFrom must be a string: an ISO 8601 time such as 2026-12-01T10:00:00Z."
+        )
+    form = CheckpointResetForm(data={"stream": stream or "", "resume_from": moment}, source=source)
+    if not form.is_valid():
+        raise bad_request(form_message(form, RESET_NAMES, "body"))
+    try:
+        source = services.reset_checkpoint(
+            source=source,
+            stream=form.cleaned_data["stream"],
+            resume_from=form.cleaned_data["resume_from"],
+            user=request.user,
+        )
+    except services.ServiceError as exc:
+        if exc.code == "stopping":
+            raise ApiError(409, "conflict", f"{exc.message} It can no longer be changed.")
+        where = f"body.{RESET_NAMES[exc.field]}: " if exc.field in RESET_NAMES else ""
+        raise bad_request(where + exc.message)
+    return source_response(request, source)
+
+
 sources = route(
     style=LEGACY,
     GET=Method(list_sources, "collector.view_source"),
@@ -298,3 +340,6 @@ source = route(
     DELETE=Method(delete_source, "collector.delete_source"),
 )
 restart = route(style=LEGACY, POST=Method(restart_source, "collector.change_source"))
+checkpoint_reset = route(
+    style=LEGACY, POST=Method(reset_checkpoint, "collector.change_source", body=True)
+)

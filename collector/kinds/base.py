@@ -247,6 +247,15 @@ class SourceKind(ABC):
     def open(self, *, config: dict[str, Any], secret: str) -> KindSession:
         """A session for one run, with the source's non-secret config and its decrypted secret."""
 
+    def checkpoint_from(self, stream: str, moment: dt.datetime) -> dict[str, Any]:
+        """The checkpoint position that makes ``stream`` resume at ``moment`` (aware UTC).
+
+        Raises ValueError, with a sentence for users, for a moment the kind cannot resume at
+        (older than the vendor serves) or a stream it does not have; kinds that cannot resume
+        from a chosen time raise NotImplementedError.
+        """
+        raise NotImplementedError(f"{self.name} sources cannot resume from a chosen time.")
+
     @abstractmethod
     def map_item(self, stream: str, item: dict[str, Any]) -> ItemMeta:
         """Vendor id, message time and SIEM event id of one item; must be fast and never raise."""

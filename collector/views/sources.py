@@ -5,6 +5,7 @@ The stored secret never reaches the browser: forms render the secret field empty
 view shows ``********``, and Test connection on an edit uses the stored secret on the server.
 """
 
+import datetime as dt
 import json
 
 from django.contrib import messages
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from collector import services
 from collector.choices import SourceState
-from collector.forms import source_form_class
+from collector.forms import CheckpointResetForm, source_form_class
 from collector.kinds import get_kind
 from collector.models import Collector, HealthEvent, Source
 from collector.services import ServiceError
@@ -259,6 +260,7 @@ def source_detail(request, pk):
         if source.state in LIFECYCLE_STEPS
         else {"label": health.state_look.label, "colour": health.look.colour},
         "document": json.dumps(source_document(source), indent=2, ensure_ascii=False),
+        "reset_form": CheckpointResetForm(source=source),
     }
     return render(request, "collector/source_detail.html", context)
 
@@ -316,6 +318,32 @@ def source_action(request, pk, action):
     service(source=source)
     messages.success(request, message.format(source.name))
     return _back(request, reverse("collector:source_detail", args=[source.pk]))
+
+
+@permission_required("collector.change_source", raise_exception=True)
+def source_checkpoint_reset(request, pk):
+    """Reset checkpoint (collector.services.reset_checkpoint): the form posts from the source
+    page and goes back there; a refused one shows its field errors on a page of its own."""
+    source = _editable_source(pk)
+    form = CheckpointResetForm(request.POST or None, source=source)
+    if request.method == "POST" and form.is_valid():
+        stream, moment = form.cleaned_data["stream"], form.cleaned_data["resume_from"]
+        try:
+            services.reset_checkpoint(
+                source=source, stream=stream, resume_from=moment, user=request.user
+            )
+        except ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Source {source.name} resumes {stream or 'every stream'} from "
+                f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC; it restarts now.",
+            )
+            return redirect("collector:source_detail", pk=source.pk)
+    return render(
+        request, "collector/checkpoint_reset.html", {"source": source, "reset_form": form}
+    )
 
 
 @permission_required("collector.delete_source", raise_exception=True)

@@ -397,6 +397,26 @@ def test_faults_over_http(simulator, client):
     assert requests.delete(url).json() == {"cleared": 0}
 
 
+def test_bad_cursor_fault_hands_out_a_position_the_api_refuses(simulator_factory):
+    sim = simulator_factory(events=300, alerts=300)
+    c = Client(sim)
+    requests.post(
+        sim.url + "/_simulator/faults", json={"kind": "bad_cursor", "api": "Events", "times": 1}
+    )
+    page = c.get("/siem/v1/events", limit=200).json()
+    assert len(page["items"]) == 200  # the page itself is whole
+    refused = c.get("/siem/v1/events", limit=200, cursor=page["next_cursor"])
+    assert refused.status_code == 400 and refused.json()["message"] == "Invalid cursor"
+    sim.set_fault("bad_cursor", api="Alerts", times=1)
+    alerts = c.get("/common/v1/alerts", pageSize=100).json()
+    assert len(alerts["items"]) == 100
+    refused = c.get("/common/v1/alerts", pageSize=100, pageFromKey=alerts["pages"]["nextKey"])
+    assert refused.status_code == 400 and refused.json()["message"] == "Invalid pageFromKey"
+    # Spent: the next answers carry positions the API takes back.
+    good = c.get("/siem/v1/events", limit=200).json()
+    assert c.get("/siem/v1/events", limit=200, cursor=good["next_cursor"]).status_code == 200
+
+
 def test_tenant_scoped_fault_and_stats_over_http(simulator_factory):
     sim = simulator_factory(id_type="partner", tenants=2, events=10, alerts=3)
     c = Client(sim)

@@ -21,10 +21,13 @@ import requests
 
 from collector.choices import ErrorType
 from collector.errors import CollectionError
-from collector.kinds.base import Tenant
+from collector.kinds.base import Notice, Tenant
+from collector.kinds.sophos_central.mapping import iso_ms
 from collector.redact import ID_LIMIT, MESSAGE_LIMIT, redact
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from collector.kinds.sophos_central.transport import HostRefused, Reply
 
 CONFIG = ErrorType.THIRD_PARTY_CONFIG
@@ -259,6 +262,60 @@ def status_error(
         correlation_id=correlation,
         retry_after=retry_after,
         tenant_scoped=tenant_scoped,
+    )
+
+
+POSITION_REJECTED = "CheckpointResetWarning"
+
+
+def position_rejected(
+    reply: Reply,
+    *,
+    api: str,
+    tenant: Tenant,
+    resumed_from: dt.datetime,
+    floor_known: bool,
+    secrets: tuple[str, ...] = (),
+) -> Notice:
+    """The warning for a stored position (cursor, page key) the vendor refused with ``reply``.
+
+    Collection went on from ``resumed_from``: the checkpoint's time floor, or, when the checkpoint
+    carried none (``floor_known`` False), the oldest point the API serves. A one-off fact, so it
+    expires; its scope is the stream of one tenant.
+    """
+    code, vendor_message, correlation = _vendor_fields(reply, secrets)
+    detail = f": {vendor_message}" if vendor_message else ""
+    when = f"{resumed_from:%Y-%m-%d %H:%M:%S} UTC"
+    message = (
+        f"Sophos Central rejected the stored {api} position{_who(tenant)} "
+        f"({_reason(reply.status)}{detail}), so collection resumed from {when}"
+    )
+    if floor_known:
+        message += ", the time the stored position had reached."
+        remedy = (
+            "Nothing to do: items read a second time are stored once. If this keeps happening, "
+            "report it to the Sumo Sources maintainers with the correlation id."
+        )
+    else:
+        message += ", the oldest point the API serves: the stored position carried no time."
+        remedy = (
+            "Items older than that which were not yet collected are no longer served. If this "
+            "keeps happening, report it to the Sumo Sources maintainers with the correlation id."
+        )
+    return Notice(
+        name=POSITION_REJECTED,
+        scope=f"{api}:{tenant.id}",
+        message=redact(message, secrets=secrets, limit=SENTENCE_LIMIT),
+        remedy=remedy,
+        details={
+            "api": api,
+            "tenantId": tenant.id,
+            "resumedFrom": iso_ms(resumed_from),
+            "status": reply.status,
+            "vendorCode": code,
+            "correlationId": correlation,
+        },
+        expires=True,
     )
 
 

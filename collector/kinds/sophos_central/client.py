@@ -8,11 +8,19 @@ Checkpoint formats (JSON, stored by the engine with the page they follow, handed
   position is what the 24-hour window is judged by: older than the window, the run starts at the
   oldest point the API serves and the first page carries a :class:`DataGap` naming the lost period.
   A poll that finds nothing new yields nothing, except once an hour (a page without items) so an
-  idle stream's position stays fresh.
+  idle stream's position stays fresh. Every events checkpoint carries a ``position``: it is the
+  time floor a refused cursor falls back to (below).
 * Alerts: ``{"raisedAt": "2024-05-01T10:00:00.000Z", "seen": {"<alert id>": <raisedAt epoch ms>}}``.
   The next run asks from ``raisedAt`` minus ``alerts_overlap`` seconds (alerts can become visible a
   little after they were raised) and drops the ids in ``seen``, which holds every alert yielded in
-  that overlap, so each alert is yielded once.
+  that overlap, so each alert is yielded once. Page keys (``pageFromKey``) live within a run only.
+
+A position the API refuses with 400 (a garbled ``next_cursor`` or ``nextKey``) would fail every
+later run if kept. Instead the session asks again from the time floor (events: ``position``, or
+the oldest point served for a checkpoint without one; alerts: the newest ``raisedAt`` reached,
+less the overlap), and the first page after that carries a ``CheckpointResetWarning``
+:class:`Notice` saying from when collection resumed; items read twice are dropped by the store's
+unique key. This happens at most once a run: a refused fallback raises the classified error.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from collector.kinds.base import DataGap, Identity, KindSession, Page, Tenant
+from collector.kinds.base import DataGap, Identity, KindSession, Notice, Page, Tenant
 from collector.kinds.sophos_central import classify
 from collector.kinds.sophos_central.mapping import UTC, iso_ms, parse_time
 from collector.kinds.sophos_central.transport import (
@@ -330,6 +338,7 @@ class SophosSession(KindSession):
         headers = {"X-Tenant-ID": tenant.id}
 
         gap: DataGap | None = None
+        notice: Notice | None = None
         from_date: int | None = None
         now = server_now(url)
         if cursor and position is not None and position < now - WINDOW:
@@ -340,16 +349,30 @@ class SophosSession(KindSession):
                 gap = self._gap("Events", tenant, position, oldest)
             from_date = int(max(oldest, position or 0.0))
         first = True
+        # At most one fallback a run: if the from_date query is refused as well, that is an error
+        # to report (and retry next run), not a reason to try again.
+        fell_back = False
         while True:
             params = dict(base, cursor=cursor) if cursor else dict(base, from_date=from_date)
+            if cursor:
+                allow: tuple[int, ...] = () if fell_back else (400,)
+            else:
+                allow = (400,) if first else ()
             reply = self._call(
-                "Events",
-                url,
-                params=params,
-                headers=headers,
-                tenant=tenant,
-                allow=(400,) if first and not cursor else (),
+                "Events", url, params=params, headers=headers, tenant=tenant, allow=allow
             )
+            if reply.status == 400 and cursor:
+                # The API refused the cursor (one it handed out garbled, or one it no longer
+                # takes). Kept, it would fail every run; resume from the time floor instead, and
+                # let the unique key drop what is read a second time.
+                fell_back, first = True, False
+                oldest = server_now(url) - WINDOW + WINDOW_MARGIN
+                if position is not None and position < oldest:
+                    gap = self._gap("Events", tenant, position, oldest)
+                from_date = int(max(oldest, position if position is not None else oldest))
+                notice = self._position_rejected(reply, "Events", tenant, from_date, position)
+                cursor = None
+                continue
             if reply.status == 400:
                 # Our estimate of the server clock was stale (the clock moved with no answer since),
                 # so from_date fell out of the window: judge again by this answer's Date, once.
@@ -392,6 +415,7 @@ class SophosSession(KindSession):
             if (
                 items
                 or gap
+                or notice
                 or position is None
                 or (not cursor and next_cursor)
                 or new_position - position >= POSITION_REFRESH
@@ -403,8 +427,9 @@ class SophosSession(KindSession):
                     checkpoint={"cursor": next_cursor, "position": _iso_seconds(new_position)},
                     bytes=len(reply.body),
                     gap=gap,
+                    notices=[notice] if notice else [],
                 )
-                gap = None
+                gap = notice = None
                 position = new_position
             if not has_more or (not items and next_cursor == cursor):
                 return
@@ -432,8 +457,27 @@ class SophosSession(KindSession):
         }
         headers = {"X-Tenant-ID": tenant.id}
         previous = {"raisedAt": iso_ms(last) if last else None, "seen": dict(seen)}
+        notice: Notice | None = None
+        fell_back = False  # at most once a run, as for events
         while True:
-            reply = self._call("Alerts", url, params=params, headers=headers, tenant=tenant)
+            keyed = "pageFromKey" in params
+            reply = self._call(
+                "Alerts",
+                url,
+                params=params,
+                headers=headers,
+                tenant=tenant,
+                allow=(400,) if keyed and not fell_back else (),
+            )
+            if reply.status == 400:
+                # The API refused the page key it handed out: ask again from the newest alert
+                # reached, less the overlap; ``seen`` drops the alerts already yielded.
+                fell_back = True
+                resume = last_ms / 1000 - self.alerts_overlap if last_ms is not None else start
+                params = {key: params[key] for key in ("sort", "pageSize")}
+                params["from"] = _iso_seconds(resume)
+                notice = self._position_rejected(reply, "Alerts", tenant, resume, resume)
+                continue
             items = reply.data.get("items")
             if not isinstance(items, list):
                 raise classify.wrong_shape(
@@ -468,19 +512,39 @@ class SophosSession(KindSession):
                 "raisedAt": iso_ms(_to_time(last_ms / 1000)) if last_ms is not None else None,
                 "seen": dict(seen),
             }
-            if fresh or current != previous:
+            if fresh or current != previous or notice:
                 yield Page(
                     stream="Alerts",
                     tenant=tenant,
                     items=fresh,
                     checkpoint=current,
                     bytes=len(reply.body),
+                    notices=[notice] if notice else [],
                 )
-                previous = current
+                previous, notice = current, None
             next_key = pages.get("nextKey")
             if not next_key or not items or next_key == params.get("pageFromKey"):
                 return
             params["pageFromKey"] = next_key
+
+    def _position_rejected(
+        self, reply: Reply, stream: str, tenant: Tenant, resumed: float, floor: float | None
+    ) -> Notice:
+        log.warning(
+            "Sophos %s of tenant %s: the stored position was rejected (HTTP %s); resumed from %s",
+            stream,
+            tenant.id,
+            reply.status,
+            _iso_seconds(resumed),
+        )
+        return classify.position_rejected(
+            reply,
+            api=stream,
+            tenant=tenant,
+            resumed_from=_to_time(resumed),
+            floor_known=floor is not None,
+            secrets=self._secrets(),
+        )
 
     def _gap(self, stream: str, tenant: Tenant, lost_from: float, lost_until: float) -> DataGap:
         log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from typing import Any
@@ -19,8 +20,8 @@ from collector.kinds.base import (
     StreamSpec,
 )
 from collector.kinds.sophos_central import classify
-from collector.kinds.sophos_central.client import SophosSession
-from collector.kinds.sophos_central.mapping import map_item
+from collector.kinds.sophos_central.client import WINDOW, SophosSession
+from collector.kinds.sophos_central.mapping import iso_ms, map_item
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -151,6 +152,24 @@ class SophosCentralKind(SourceKind):
             exclude_types=_strings(config.get("exclude_types")),
             **options,
         )
+
+    def checkpoint_from(self, stream: str, moment: dt.datetime) -> dict[str, Any]:
+        """Events: a checkpoint without a cursor whose ``position`` is ``moment``, so the next
+        run asks ``from_date=moment``. Alerts: ``raisedAt`` at ``moment`` and nothing seen, so
+        the next run asks from ``moment`` less the usual overlap (what it reads twice is stored
+        once). Both APIs serve the last 24 hours: an older moment is refused."""
+        oldest = time.time() - WINDOW
+        if moment.timestamp() < oldest:
+            limit = dt.datetime.fromtimestamp(oldest, dt.UTC)
+            raise ValueError(
+                "Sophos Central serves the last 24 hours only: choose a time after "
+                f"{limit:%Y-%m-%d %H:%M} UTC."
+            )
+        if stream == "Events":
+            return {"cursor": None, "position": iso_ms(moment)}
+        if stream == "Alerts":
+            return {"raisedAt": iso_ms(moment), "seen": {}}
+        raise ValueError(f"Sophos Central has no stream {stream!r}.")
 
     def map_item(self, stream: str, item: dict[str, Any]) -> ItemMeta:
         return map_item(stream, item)
