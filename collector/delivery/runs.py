@@ -230,6 +230,11 @@ def _deliver(destination_id: int, token: str) -> tuple[int, bool]:
                 break
             selected = [outgoing(row) for row in rows if route.selects(row)]
             for batch in batches(selected, kind):
+                # An edit, pause or delete since the last batch: stop before sending more.
+                if not Destination.objects.filter(
+                    pk=destination_id, claim_token=token, config_version=version
+                ).exists():
+                    raise RunStopped("the destination was edited, paused or deleted")
                 session.send(batch)
                 size = sum(len(m.raw) for m in batch)
                 acknowledge(destination_id, token, version, upto=batch[-1].id,

@@ -4,13 +4,16 @@ A file works across processes, so a real cluster's worker delivers into it and t
 what arrived (and how often). Registered by dotted path (``tests.support.file_destination.FileKind``)
 in ``SUMOSOURCES_DESTINATION_KINDS`` for a cluster, or with ``collector.destinations.register``
 in-process. ``fail_with`` in the config (or a ``<path>.fail`` file holding an HTTP-like status)
-makes ``send`` raise the classified error a receiver answering that status would cause.
+makes ``send`` raise the classified error a receiver answering that status would cause, and a
+``<path>.slow`` file holding seconds makes each batch take that long (a slow receiver, so that a
+test can kill a worker in the middle of a delivery).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from django import forms
@@ -60,6 +63,9 @@ class FileSession(DeliverySession):
             raise _failure(int(fail.read_text().strip() or "503"))
         if self.token == "wrong":
             raise _failure(401)
+        slow = self.path.with_suffix(".slow")
+        if slow.exists():
+            time.sleep(float(slow.read_text().strip() or "0.1"))
         lines = "".join(
             json.dumps({"id": m.id, "raw": m.raw, "meta": m.metadata, "test": m.test}) + "\n"
             for m in batch
