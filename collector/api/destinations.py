@@ -176,7 +176,7 @@ def _form_data(obj: dict, kind: str, code: str) -> tuple[dict, dict]:
 
 
 def _form_names(kind: str) -> dict[str, str]:
-    names = {field: key for field, key in COMMON_NAMES.items()}
+    names = dict(COMMON_NAMES)
     names.update({spec.form_field: f"config.{key}" for key, spec in kind_keys(kind).items()})
     return names
 
