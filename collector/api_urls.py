@@ -6,7 +6,7 @@ Specific paths come before the ones with a variable segment (``fields/quota`` be
 
 from django.urls import path, re_path
 
-from collector.api import collectors, common, fields, health, sources, status
+from collector.api import collectors, common, destinations, fields, health, sources, status
 
 app_name = "api"
 
@@ -26,6 +26,23 @@ urlpatterns = [
         "collectors/<int:collector_id>/sources/<int:source_id>/checkpoint/reset",
         sources.checkpoint_reset,
         name="source-checkpoint-reset",
+    ),
+    path("destinations", destinations.destinations, name="destinations"),
+    path("destinations/<int:destination_id>", destinations.destination, name="destination"),
+    path(
+        "destinations/<int:destination_id>/action/test",
+        destinations.test,
+        name="destination-test",
+    ),
+    path(
+        "destinations/<int:destination_id>/action/pause",
+        destinations.pause,
+        name="destination-pause",
+    ),
+    path(
+        "destinations/<int:destination_id>/action/resume",
+        destinations.resume,
+        name="destination-resume",
     ),
     path("fields", fields.fields, name="fields"),
     path("fields/dropped", fields.dropped, name="fields-dropped"),

@@ -50,3 +50,45 @@ def source_json(source: Source, *, export: bool = False) -> dict:
     body["sourceType"] = SOURCE_TYPE
     body["config"] = source_config(source)
     return body
+
+
+# --- destinations -----------------------------------------------------------------------------
+def destination_config(destination) -> dict:
+    """The ``config`` object of a destination: its kind's keys, the secret as ``********``."""
+    from collector.destinations import get_destination_kind
+
+    try:
+        return get_destination_kind(destination.kind).api_config(destination)
+    except LookupError:
+        # A destination of a kind no longer installed still shows its stored (non-secret) config.
+        return dict(destination.config or {})
+
+
+def delivery_json(figures) -> dict:
+    """A destination's delivery figures (collector.status.DeliveryFigures) as the API shows them;
+    ``backlog`` is counted up to collector.status.BACKLOG_CAP."""
+    return {
+        "backlog": figures.backlog.count,
+        "oldestUndelivered": iso(figures.backlog.oldest),
+        "deliveredLastHour": figures.delivered_last_hour,
+        "deliveredTotal": figures.delivered_total,
+        "lastSuccess": iso(figures.last_success),
+    }
+
+
+def destination_json(destination, figures=None) -> dict:
+    """A destination as ``/api/v1/destinations`` answers it (sumo-api.md), with its delivery
+    figures when given; the secret never appears."""
+    body = {
+        "id": destination.pk,
+        "name": destination.name,
+        "description": destination.description,
+        "destinationType": destination.kind,
+        "siem": destination.siem,
+        "route": destination.route,
+        "config": destination_config(destination),
+        "state": {"state": destination.state},
+    }
+    if figures is not None:
+        body["delivery"] = delivery_json(figures)
+    return body

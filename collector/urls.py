@@ -1,6 +1,6 @@
 from django.urls import path
 
-from collector.views import collection, fields, health, keys, search, sources
+from collector.views import collection, destinations, fields, health, keys, search, sources
 
 app_name = "collector"
 
@@ -31,6 +31,25 @@ urlpatterns = [
         name="source_checkpoint_reset",
     ),
     path("sources/<int:pk>/<str:action>/", sources.source_action, name="source_action"),
+    # Destinations
+    path("destinations/", destinations.destinations, name="destinations"),
+    path("destinations/add/", destinations.destination_kinds, name="destination_kinds"),
+    path("destinations/add/<slug:kind>/", destinations.destination_add, name="destination_add"),
+    path(
+        "destinations/add/<slug:kind>/test/",
+        destinations.destination_test_new,
+        name="destination_test_new",
+    ),
+    path("destinations/<int:pk>/", destinations.destination_detail, name="destination_detail"),
+    path("destinations/<int:pk>/edit/", destinations.destination_edit, name="destination_edit"),
+    path(
+        "destinations/<int:pk>/delete/", destinations.destination_delete, name="destination_delete"
+    ),
+    path(
+        "destinations/<int:pk>/<str:action>/",
+        destinations.destination_action,
+        name="destination_action",
+    ),
     # Health
     path("health-events/", health.health_events, name="health_events"),
     path("health/", health.health_status, name="health_status"),

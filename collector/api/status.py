@@ -1,5 +1,6 @@
-"""``GET /api/v1/status``: the health status of every source and of the task cluster, for scripts
-(the health status page links to it as its JSON).
+"""``GET /api/v1/status``: the health status of every source, every destination (for users who
+may view destinations) and of the task cluster, for scripts (the health status page links to it
+as its JSON).
 
 The answer costs a fixed number of queries whatever the number of sources: sources with their
 collectors, their open events, all checkpoints, the open-event totals, and django-q2's cluster
@@ -14,11 +15,17 @@ from django.http import JsonResponse
 from django.utils import timezone
 
 from collector.api.common import LEGACY, Method, route
-from collector.choices import Severity, SourceState
+from collector.choices import DestinationState, Severity, SourceState
 from collector.cluster import cluster_status
-from collector.models import Checkpoint, HealthEvent, Source
-from collector.shapes import iso
-from collector.status import describe, open_events_by_source
+from collector.models import Checkpoint, Destination, HealthEvent, Source
+from collector.shapes import delivery_json, iso
+from collector.status import (
+    delivery_figures,
+    describe,
+    describe_destination,
+    open_events_by_destination,
+    open_events_by_source,
+)
 
 
 def _streams(checkpoints, now) -> tuple[list[dict], dict[str, int]]:
@@ -55,6 +62,37 @@ def source_status(source: Source, events, checkpoints, now) -> dict:
     }
 
 
+def destination_status(destination: Destination, events, figures) -> dict:
+    """A destination's entry: its state and delivery figures as ``/destinations`` answers them,
+    and its health as the Destinations page's icon shows it."""
+    health = describe_destination(destination, events)
+    return {
+        "id": destination.pk,
+        "name": destination.name,
+        "destinationType": destination.kind,
+        "state": destination.state,
+        "health": {"value": health.health, "tooltip": health.lines},
+        "delivery": delivery_json(figures),
+    }
+
+
+def _destinations(user) -> tuple[list[dict], dict] | None:
+    """Every destination's entry and their totals, or None without the view permission: three
+    queries plus two bounded backlog queries per destination (there are few)."""
+    if not user.has_perm("collector.view_destination"):
+        return None
+    rows = list(Destination.objects.defer("secret_encrypted").order_by("name"))
+    events = open_events_by_destination([d.pk for d in rows])
+    figures = delivery_figures(rows)
+    by_state = Counter(d.state for d in rows)
+    totals = {
+        "destinations": len(rows),
+        "destinationsByState": {state: by_state.get(state, 0) for state in DestinationState.values},
+    }
+    entries = [destination_status(d, events.get(d.pk, []), figures[d.pk]) for d in rows]
+    return entries, totals
+
+
 def status(request):
     now = timezone.now()
     sources = list(Source.objects.select_related("collector").order_by("collector__name", "name"))
@@ -71,21 +109,23 @@ def status(request):
         .order_by()
     ):
         by_severity[row["severity"]] = row["n"]
-    return JsonResponse(
-        {
-            "time": iso(now),
-            "sources": [
-                source_status(s, events.get(s.pk, []), checkpoints.get(s.pk, []), now)
-                for s in sources
-            ],
-            "totals": {
-                "sources": len(sources),
-                "sourcesByState": {state: by_state.get(state, 0) for state in SourceState.values},
-                "openHealthEventsBySeverity": by_severity,
-            },
-            "cluster": cluster_status(),
-        }
-    )
+    body = {
+        "time": iso(now),
+        "sources": [
+            source_status(s, events.get(s.pk, []), checkpoints.get(s.pk, []), now) for s in sources
+        ],
+        "totals": {
+            "sources": len(sources),
+            "sourcesByState": {state: by_state.get(state, 0) for state in SourceState.values},
+            "openHealthEventsBySeverity": by_severity,
+        },
+        "cluster": cluster_status(),
+    }
+    destinations = _destinations(request.user)
+    if destinations is not None:
+        body["destinations"], totals = destinations
+        body["totals"].update(totals)
+    return JsonResponse(body)
 
 
 status_view = route(style=LEGACY, GET=Method(status, "collector.view_source"))

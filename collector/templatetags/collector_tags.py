@@ -15,7 +15,7 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from collector.choices import STATE_LOOK
-from collector.status import status_payload
+from collector.status import destination_status_payload, status_payload
 
 register = template.Library()
 
@@ -34,6 +34,44 @@ def icon(name: str, size: int = 16, css: str = "") -> SafeString:
     )
 
 
+def _status_markup(data: dict, *, url: str | None, attr: str, pk, size: int) -> SafeString:
+    """The status icon's HTML from a status payload (collector.status): a link to ``url`` or a
+    plain span, with the tooltip as ``title`` and ``attr`` (a ``data-`` attribute) naming whose
+    status it is, so a script can refresh it in place."""
+    svg = format_html(
+        '<svg class="icon" width="{}" height="{}" aria-hidden="true" focusable="false">'
+        '<use href="#icon-{}"></use></svg>',
+        size,
+        size,
+        data["icon"],
+    )
+    aria = f"{data['label']}: {data['stateLabel']}"
+    if url:
+        return format_html(
+            '<a class="status-icon text-{}" href="{}" {}="{}" data-health="{}" '
+            'data-bs-toggle="tooltip" title="{}" aria-label="{}">{}</a>',
+            data["colour"],
+            url,
+            attr,
+            pk,
+            data["health"],
+            data["tooltip"],
+            aria,
+            svg,
+        )
+    return format_html(
+        '<span class="status-icon text-{}" {}="{}" data-health="{}" '
+        'data-bs-toggle="tooltip" title="{}" role="img" aria-label="{}">{}</span>',
+        data["colour"],
+        attr,
+        pk,
+        data["health"],
+        data["tooltip"],
+        aria,
+        svg,
+    )
+
+
 @register.simple_tag
 def status_icon(source, events=None, link: bool = True, size: int = 18) -> SafeString:
     """The health icon of a source with its tooltip (state, then one line per open event).
@@ -43,37 +81,34 @@ def status_icon(source, events=None, link: bool = True, size: int = 18) -> SafeS
     ``data-status-for`` attribute lets static/collector/status.js refresh it in place. With
     ``link`` the icon opens the source's health events.
     """
-    data = status_payload(source, events)
-    svg = format_html(
-        '<svg class="icon" width="{}" height="{}" aria-hidden="true" focusable="false">'
-        '<use href="#icon-{}"></use></svg>',
-        size,
-        size,
-        data["icon"],
-    )
-    aria = f"{data['label']}: {data['stateLabel']}"
+    url = None
     if link:
         url = reverse("collector:health_events") + f"?resource_id={source.pk}&status=all"
-        return format_html(
-            '<a class="status-icon text-{}" href="{}" data-status-for="{}" data-health="{}" '
-            'data-bs-toggle="tooltip" title="{}" aria-label="{}">{}</a>',
-            data["colour"],
-            url,
-            source.pk,
-            data["health"],
-            data["tooltip"],
-            aria,
-            svg,
+    return _status_markup(
+        status_payload(source, events), url=url, attr="data-status-for", pk=source.pk, size=size
+    )
+
+
+@register.simple_tag
+def destination_status_icon(
+    destination, events=None, link: bool = True, size: int = 18
+) -> SafeString:
+    """The health icon of a destination with its tooltip, built like :func:`status_icon` from
+    :func:`collector.status.destination_status_payload`. ``data-destination-status-for`` names
+    it (``data-status-for`` is the sources' live refresh). With ``link`` the icon opens the
+    destination's health events."""
+    url = None
+    if link:
+        url = (
+            reverse("collector:health_events")
+            + f"?type=Destination&resource_id={destination.pk}&status=all"
         )
-    return format_html(
-        '<span class="status-icon text-{}" data-status-for="{}" data-health="{}" '
-        'data-bs-toggle="tooltip" title="{}" role="img" aria-label="{}">{}</span>',
-        data["colour"],
-        source.pk,
-        data["health"],
-        data["tooltip"],
-        aria,
-        svg,
+    return _status_markup(
+        destination_status_payload(destination, events),
+        url=url,
+        attr="data-destination-status-for",
+        pk=destination.pk,
+        size=size,
     )
 
 

@@ -17,8 +17,13 @@ from collector.choices import (
     SourceState,
 )
 from collector.cluster import cluster_summary
-from collector.models import HealthEvent, Source
-from collector.status import open_events_by_source
+from collector.delivery.retention import DATA_LOSS_EVENT
+from collector.models import Destination, HealthEvent, Source
+from collector.status import (
+    delivery_figures,
+    open_events_by_destination,
+    open_events_by_source,
+)
 from collector.views.base import paginate
 
 WITHIN = {
@@ -58,11 +63,17 @@ class EventFilterForm(forms.Form):
     event = forms.ChoiceField(
         choices=[("", "Any")]
         + [(e.event_name, e.event_name) for e in ErrorType]
-        + [(DATA_GAP_EVENT, DATA_GAP_EVENT)],
+        + [(DATA_GAP_EVENT, DATA_GAP_EVENT), (DATA_LOSS_EVENT, DATA_LOSS_EVENT)],
         required=False,
     )
     type = forms.ChoiceField(
-        choices=[("", "Any"), ("Source", "Source"), ("Collector", "Collector")], required=False
+        choices=[
+            ("", "Any"),
+            ("Source", "Source"),
+            ("Collector", "Collector"),
+            (Destination.RESOURCE_TYPE, Destination.RESOURCE_TYPE),
+        ],
+        required=False,
     )
     opened = forms.ChoiceField(choices=WITHIN_CHOICES, required=False)
     seen = forms.ChoiceField(choices=WITHIN_CHOICES, required=False)
@@ -130,6 +141,8 @@ def health_events(request):
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     events, status, sort = filter_events(data)
     page = paginate(request, events)
+    page.object_list = list(page.object_list)
+    _link_destinations(page.object_list)
     counts = dict(
         HealthEvent.objects.filter(resolved_at__isnull=True)
         .values_list("severity")
@@ -160,6 +173,23 @@ def health_events(request):
             "resource_id": data.get("resource_id", ""),
         },
     )
+
+
+def _link_destinations(events) -> None:
+    """Mark the events of destinations that still exist (``destination_pk``), so the page links
+    them; one query for the page."""
+    ids = {
+        int(e.resource_id)
+        for e in events
+        if e.resource_type == Destination.RESOURCE_TYPE and e.resource_id.isdigit()
+    }
+    existing = (
+        set(Destination.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    )
+    for event in events:
+        pk = int(event.resource_id) if event.resource_id.isdigit() else None
+        is_destination = event.resource_type == Destination.RESOURCE_TYPE
+        event.destination_pk = pk if is_destination and pk in existing else None
 
 
 # --- health status ----------------------------------------------------------------------------
@@ -219,5 +249,20 @@ def health_status(request):
                 ("lag", "Behind"),
             ],
             "cluster": cluster_summary(),
+            "destinations": _destination_rows(request.user),
         },
     )
+
+
+def _destination_rows(user) -> list[Destination] | None:
+    """Every destination with its open events and delivery figures (None without the view
+    permission): a fixed number of queries plus two bounded backlog queries per destination."""
+    if not user.has_perm("collector.view_destination"):
+        return None
+    rows = list(Destination.objects.defer("secret_encrypted", "config").order_by("name"))
+    events = open_events_by_destination([d.pk for d in rows])
+    figures = delivery_figures(rows)
+    for destination in rows:
+        destination.open_events = events.get(destination.pk, [])
+        destination.figures = figures[destination.pk]
+    return rows

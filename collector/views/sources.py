@@ -35,6 +35,7 @@ from collector.views.base import (
     kind_tiles,
     last_hour_series,
 )
+from collector.views.destinations import siem_destinations, source_deliveries
 
 SHOWN_CHECKPOINTS = 50
 SHOWN_TENANTS = 20
@@ -67,6 +68,7 @@ def _form_context(form, collector, kind, source=None) -> dict:
             ("_siemFormat", "JSON"),
             ("_siemEventID", kind.siem_event_id_source),
         ],
+        "siem_destinations": siem_destinations(),
     }
 
 
@@ -261,6 +263,7 @@ def source_detail(request, pk):
         else {"label": health.state_look.label, "colour": health.look.colour},
         "document": json.dumps(source_document(source), indent=2, ensure_ascii=False),
         "reset_form": CheckpointResetForm(source=source),
+        "deliveries": source_deliveries(source),
     }
     return render(request, "collector/source_detail.html", context)
 

@@ -1,5 +1,7 @@
-/* "Test connection" on the source form: posts the form (with its CSRF token) to the button's
- * data-test-connection URL and shows the server-rendered, auto-escaped answer. Nothing is saved.
+/* "Test connection" on the source form (and "Send test message" on the destination form): posts
+ * the form (with its CSRF token) to the button's data-test-connection URL and shows the
+ * server-rendered, auto-escaped answer. Nothing is saved. data-test-waiting, when set, replaces
+ * the words shown while waiting.
  */
 (function () {
   "use strict";
@@ -16,7 +18,8 @@
     result.replaceChildren();
     const waiting = document.createElement("div");
     waiting.className = "small text-body-secondary";
-    waiting.textContent = "Contacting the vendor (at most 10 seconds)…";
+    waiting.textContent =
+      button.dataset.testWaiting || "Contacting the vendor (at most 10 seconds)…";
     result.appendChild(waiting);
     fetch(button.dataset.testConnection, {
       method: "POST",
