@@ -85,8 +85,9 @@ def kick_deliveries() -> int:
 class Outgoer:
     """Turns stored message rows into :class:`Outgoing`, with each source's kind for CEF."""
 
-    def __init__(self):
+    def __init__(self, *, cef: bool = False):
         self._kinds: dict[int | None, object] = {}
+        self.cef = cef
 
     def _kind_of(self, source_id):
         if source_id not in self._kinds:
@@ -111,7 +112,7 @@ class Outgoer:
         if row["siem_event_id"]:
             metadata["_siemEventID"] = row["siem_event_id"]
         cef = None
-        kind = self._kind_of(row["source_id"]) if not row["index"] else None
+        kind = self._kind_of(row["source_id"]) if self.cef and not row["index"] else None
         if kind is not None:
             try:
                 cef = kind.cef_event(row["stream"], json.loads(row["raw"]))
@@ -220,7 +221,7 @@ def _deliver(destination_id: int, token: str) -> tuple[int, bool]:
             "and enter the secret again.",
         )
     route = Route.of(destination)
-    outgoing = Outgoer()
+    outgoing = Outgoer(cef=kind.needs_cef(destination.config))
     deadline = time.monotonic() + settings.TASK_TIMEOUT * 0.6
     cursor, delivered, more = destination.cursor, 0, False
     with kind.open(config=destination.config, secret=secret) as session:

@@ -124,6 +124,11 @@ class DestinationKind(ABC):
     def open(self, *, config: dict[str, Any], secret: str) -> DeliverySession:
         """A session for one delivery run, with the non-secret config and the decrypted secret."""
 
+    def needs_cef(self, config: dict[str, Any]) -> bool:
+        """Whether sessions with ``config`` read ``Outgoing.cef`` (asking the source kind for a
+        CEF view costs a JSON parse per message, so the engine builds it only when needed)."""
+        return False
+
     def encoded_size(self, message: Outgoing) -> int:
         """About how many bytes ``message`` adds to a batch (for ``max_batch_bytes``)."""
         return len(message.raw) + 256
