@@ -145,6 +145,8 @@ class BulkSession(HTTPDeliverySession):
         return action, orjson.dumps(document)
 
     def send(self, batch: Sequence[Outgoing]) -> SendResult:
+        if not batch:
+            return SendResult(summary="Nothing to send.")
         lines: list[bytes] = []
         for message in batch:
             lines.extend(self.encode(message))

@@ -331,6 +331,12 @@ def transport_error(
 
 
 # --- the session ------------------------------------------------------------------------------
+def _no_netrc(request):
+    """An explicit no-op auth: requests then never applies ~/.netrc credentials, which would
+    replace the kind's own Authorization header (environment proxies still apply)."""
+    return request
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -382,7 +388,7 @@ class HTTPClient:
                 url,
                 data=body,
                 headers=headers,
-                auth=auth,
+                auth=auth or _no_netrc,
                 timeout=self.timeout,
                 verify=self.verify,
                 allow_redirects=False,

@@ -32,6 +32,7 @@ from collector.kinds.base import Fieldset
 
 CA_BUNDLE_LIMIT = 100_000
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_VISIBLE = re.compile(r"^[\x21-\x7e]+$")  # what a token in an HTTP header may be made of
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -231,8 +232,10 @@ class SplunkHECForm(HTTPDestinationForm):
 
     def clean_token(self) -> str:
         value = (self.cleaned_data.get("token") or "").strip()
-        if value and value != MASK and _CONTROL.search(value):
-            raise ValidationError("A HEC token has no spaces or control characters.", "invalid")
+        if value and value != MASK and not _VISIBLE.match(value):
+            raise ValidationError(
+                "A HEC token has only visible ASCII characters (no spaces).", "invalid"
+            )
         return value
 
     def clean_index(self) -> str:
@@ -383,8 +386,11 @@ class ElasticBulkForm(HTTPDestinationForm):
                         "An API key, or a user name and password, is required.", "required"
                     ),
                 )
-        if api_key and _CONTROL.search(api_key):
-            self.add_error("api_key", ValidationError("An API key has no spaces.", "invalid"))
+        if api_key and not _VISIBLE.match(api_key):
+            self.add_error(
+                "api_key",
+                ValidationError("An API key has only visible ASCII characters.", "invalid"),
+            )
         return cleaned
 
     def new_secret(self) -> str:
@@ -703,8 +709,11 @@ class WebhookForm(HTTPDestinationForm):
                 ),
             )
         token = cleaned.get("token") or ""
-        if auth == "bearer" and token and _CONTROL.search(token):
-            self.add_error("token", ValidationError("A bearer token has no spaces.", "invalid"))
+        if auth == "bearer" and token and not _VISIBLE.match(token):
+            self.add_error(
+                "token",
+                ValidationError("A bearer token has only visible ASCII characters.", "invalid"),
+            )
         return cleaned
 
     def kind_config(self) -> dict:

@@ -204,6 +204,8 @@ class SentinelSession(HTTPDeliverySession):
 
     # --- ingestion ----------------------------------------------------------------------------
     def send(self, batch: Sequence[Outgoing]) -> SendResult:
+        if not batch:
+            return SendResult(summary="Nothing to send.")
         records = [orjson.dumps(record(m), option=orjson.OPT_UTC_Z) for m in batch]
         sent = 0
         for chunk in split_sized(records, ONE_MB, separator=1, framing=2):

@@ -135,6 +135,8 @@ class HECSession(HTTPDeliverySession):
         return orjson.dumps(head)[:-1] + b',"event":' + raw_json(message.raw) + b"}"
 
     def send(self, batch: Sequence[Outgoing]) -> SendResult:
+        if not batch:
+            return SendResult(summary="Nothing to send.")
         events = [self.encode(message) for message in batch]
         ack_ids: list[int] = []
         for chunk in split_sized(events, ONE_MB):
@@ -169,8 +171,8 @@ class HECSession(HTTPDeliverySession):
         code = data.get("code") if isinstance(data, dict) else None
         if 200 <= response.status_code < 300 and code in (0, None) and isinstance(data, dict):
             return data
-        if 200 <= response.status_code < 300 and data is None:
-            raise unexpected_answer(response, label=LABEL, what="not with a JSON answer")
+        if 200 <= response.status_code < 300 and not isinstance(data, dict):
+            raise unexpected_answer(response, label=LABEL, what="not with a JSON object")
         if not isinstance(code, int):
             raise status_error(response, label=LABEL, credential="HEC token", secrets=self.secrets)
         _, text = receiver_text(response, self.secrets)

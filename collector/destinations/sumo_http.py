@@ -104,6 +104,8 @@ class SumoSession(HTTPDeliverySession):
         return groups
 
     def send(self, batch: Sequence[Outgoing]) -> SendResult:
+        if not batch:
+            return SendResult(summary="Nothing to send.")
         requests_sent = 0
         for (category, name, host, fields), lines in self.groups(batch).items():
             headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}

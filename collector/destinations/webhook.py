@@ -87,6 +87,8 @@ class WebhookSession(HTTPDeliverySession):
         return head[:-1] + b',"message":' + raw_json(message.raw) + tail
 
     def send(self, batch: Sequence[Outgoing]) -> SendResult:
+        if not batch:
+            return SendResult(summary="Nothing to send.")
         items = [self.encode(message) for message in batch]
         body = json_array(items) if self.array else ndjson(items)
         response = self.http.post(self.url, compress(body) if self.gzip else body, self.headers)

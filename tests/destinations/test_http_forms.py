@@ -155,6 +155,19 @@ def test_hec_ack_without_a_channel_gets_one_and_keeps_it_on_edit():
     assert edit.new_secret() == ""  # ******** keeps the stored token
 
 
+@pytest.mark.parametrize(
+    ("form_class", "field", "value"),
+    [
+        (SplunkHECForm, "token", "tok en"),
+        (SplunkHECForm, "token", "tökén"),
+        (ElasticBulkForm, "api_key", "key\twith tab"),
+        (WebhookForm, "token", "bearer\r\nX-Evil: 1"),
+    ],
+)
+def test_tokens_sent_in_headers_are_visible_ascii(form_class, field, value):
+    assert "visible ASCII" in errors(make(form_class, **{field: value}))[field]
+
+
 def test_hec_sourcetype_defaults_to_json():
     form = make(SplunkHECForm)
     assert form.is_valid()

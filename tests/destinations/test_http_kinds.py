@@ -18,7 +18,7 @@ from collector.destinations.http import metadata_strings, parse_retry_after, spl
 from collector.errors import CollectionError
 from tests.destinations import http_helpers
 from tests.destinations.http_helpers import KIND_NAMES, KINDS, SHORT, open_kind, varied_messages
-from tests.support.receivers import PROTOCOL_OF_KIND, Answer, Hang, Receiver, Reset
+from tests.support.receivers import PROTOCOL_OF_KIND, Answer, Hang, Receiver, Reset, Slow
 
 # Fixtures shared by the HTTP kinds' tests (a conftest here would be shared with others).
 receiver = http_helpers.receiver
@@ -180,6 +180,25 @@ def test_a_slow_answer_is_a_generic_timeout(receiver, kind):
     assert f"did not answer within {SHORT[1]:g} seconds" in error.message
 
 
+@pytest.mark.parametrize("kind", ["SplunkHEC", "SumoHTTP"])
+def test_netrc_credentials_never_replace_the_kinds_own(receiver, kind, tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with open_kind(receiver, kind) as session:
+        session.send(varied_messages(2))
+    for seen in receiver.log:
+        assert not seen.headers.get("authorization", "").startswith("Basic")
+
+
+def test_a_slow_answer_within_the_timeout_is_accepted(receiver):
+    receiver.script(PROTOCOL_OF_KIND["Webhook"], Slow(0.05))
+    with open_kind(receiver, "Webhook", options={"timeout": (2.0, 10.0)}) as session:
+        session.send(varied_messages(3))
+    assert len(receiver.webhook_items) == 3
+
+
 @pytest.mark.parametrize("kind", KIND_NAMES)
 def test_a_reset_connection_is_generic(receiver, kind):
     error = _fail(receiver, kind, Reset())
@@ -232,6 +251,13 @@ def test_tls_without_the_ca_bundle_is_an_untrusted_certificate(tls_pem, kind):
         assert "not trusted" in caught.value.message
         assert "CA bundle" in caught.value.remedy
         assert sum(receiver.accepted.values()) == 0
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_an_empty_batch_sends_nothing(receiver, kind):
+    with open_kind(receiver, kind) as session:
+        assert session.send([]).summary == "Nothing to send."
+    assert receiver.log == []
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)

@@ -165,6 +165,15 @@ def test_a_malformed_event_answer_is_our_failure(receiver):
     assert "event 3 of the request" in caught.value.message
 
 
+@pytest.mark.parametrize("body", ["<html>proxy</html>", "[1, 2]"])
+def test_a_success_that_is_not_a_json_object_is_generic(receiver, body):
+    receiver.script(HEC, Answer(200, body))
+    with open_kind(receiver, "SplunkHEC") as session, pytest.raises(CollectionError) as caught:
+        session.send(varied_messages(2))
+    assert caught.value.error_type is ErrorType.THIRD_PARTY_GENERIC
+    assert "not with a JSON object" in caught.value.message
+
+
 def test_describe_names_the_address_and_index():
     from tests.destinations.http_helpers import KINDS
 

@@ -28,6 +28,7 @@ take the given actions in order, then behaviour is normal again:
 * :class:`Answer` — a fixed status, body and headers (429 with ``Retry-After``, 5xx, 401/403 ...);
 * :class:`Hang` — no answer until :meth:`Receiver.release` or :meth:`Receiver.stop` (a client's read
   timeout fires with no sleep race);
+* :class:`Slow` — the normal answer, after a delay (a sluggish receiver, for chaos tests);
 * :class:`Reset` — the body is read, then the connection is closed with a TCP reset, no answer;
 * :class:`ItemErrors` — ``_bulk`` only: the listed item positions of the next request fail with a
   status (429, 400 ...) and are not stored.
@@ -84,6 +85,14 @@ class Answer:
 @dataclass
 class Hang:
     """Answer nothing until released (then the normal answer, which nobody reads any more)."""
+
+
+@dataclass
+class Slow:
+    """Answer normally, but only after ``seconds`` (or at :meth:`Receiver.release`): for a chaos
+    test's sluggish receiver. A test of a client's timeout wants :class:`Hang` (no timing)."""
+
+    seconds: float
 
 
 @dataclass
@@ -260,6 +269,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(action, Hang):
             receiver.released.wait()
+        elif isinstance(action, Slow):
+            receiver.released.wait(action.seconds)
         if isinstance(action, Answer):
             seen.status = action.status
             self._send(action.status, action.body, action.headers)
