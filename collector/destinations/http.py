@@ -140,14 +140,21 @@ def json_array(items: Iterable[bytes]) -> bytes:
 
 
 def raw_json(raw: str) -> bytes:
-    """A stored message's raw JSON as bytes to splice into a document.
-
-    The ingest stores compact JSON (one line), so splicing it is safe and saves a parse and a
-    dump per message; a raw with a line break (stored by something else) is re-serialised so
-    line-delimited bodies stay one message per line."""
+    """A stored message's raw JSON as bytes, on one line (see :func:`raw_value`)."""
     if "\n" in raw or "\r" in raw:
         return orjson.dumps(orjson.loads(raw))
     return raw.encode("utf-8")
+
+
+def raw_value(raw: str) -> Any:
+    """A stored message's raw JSON as a value for ``orjson.dumps`` to embed.
+
+    The ingest stores compact JSON (one line), so it is embedded as it is (an ``orjson.Fragment``:
+    no parse and no dump per message); a raw with a line break (stored by something else) is
+    parsed, so that line-delimited bodies stay one message per line."""
+    if "\n" in raw or "\r" in raw:
+        return orjson.loads(raw)
+    return orjson.Fragment(raw)
 
 
 def metadata_strings(metadata: dict[str, Any]) -> dict[str, Any]:

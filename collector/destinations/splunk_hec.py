@@ -51,7 +51,7 @@ from collector.destinations.http import (
     host_of,
     metadata_strings,
     parse_retry_after,
-    raw_json,
+    raw_value,
     receiver_text,
     split_sized,
     status_error,
@@ -131,8 +131,8 @@ class HECSession(HTTPDeliverySession):
         if self.index:
             head["index"] = self.index
         head["fields"] = metadata_strings(metadata)
-        # The raw JSON is spliced in as the event (it is valid JSON as stored): no parse, no dump.
-        return orjson.dumps(head)[:-1] + b',"event":' + raw_json(message.raw) + b"}"
+        head["event"] = raw_value(message.raw)  # embedded as stored: no parse, no dump
+        return orjson.dumps(head)
 
     def send(self, batch: Sequence[Outgoing]) -> SendResult:
         if not batch:

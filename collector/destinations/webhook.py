@@ -37,7 +37,7 @@ from collector.destinations.http import (
     host_of,
     json_array,
     ndjson,
-    raw_json,
+    raw_value,
     status_error,
 )
 from collector.kinds.base import BOOLEAN, OBJECT, TEXT
@@ -78,18 +78,21 @@ class WebhookSession(HTTPDeliverySession):
 
     @staticmethod
     def encode(message: Outgoing) -> bytes:
-        head = orjson.dumps(
-            {"id": message.id, "time": message.message_time, "metadata": message.metadata},
-            option=orjson.OPT_UTC_Z,
-        )
-        tail = b',"test":true}' if message.test else b"}"
-        # The raw JSON is spliced in (valid JSON as stored): no parse and dump per message.
-        return head[:-1] + b',"message":' + raw_json(message.raw) + tail
+        item = {
+            "id": message.id,
+            "time": message.message_time,
+            "metadata": message.metadata,
+            "message": raw_value(message.raw),  # embedded as stored: no parse, no dump
+        }
+        if message.test:
+            item["test"] = True
+        return orjson.dumps(item, option=orjson.OPT_UTC_Z)
 
     def send(self, batch: Sequence[Outgoing]) -> SendResult:
         if not batch:
             return SendResult(summary="Nothing to send.")
-        items = [self.encode(message) for message in batch]
+        encode = self.encode
+        items = [encode(message) for message in batch]
         body = json_array(items) if self.array else ndjson(items)
         response = self.http.post(self.url, compress(body) if self.gzip else body, self.headers)
         if not 200 <= response.status_code < 300:
