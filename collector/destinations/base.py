@@ -62,6 +62,9 @@ class SendResult:
 
     summary: str = "Accepted."
     duplicates: int = 0  # messages the receiver already had (an idempotent re-send)
+    # Messages the receiver refused for good (e.g. a document its mapping never accepts): counted
+    # as delivered so they do not block the stream, and named in ``summary``.
+    rejected: int = 0
 
 
 class DeliverySession(ABC):

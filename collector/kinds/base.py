@@ -183,6 +183,8 @@ class KindSession(ABC):
 
 
 TEXT, TEXT_LIST, INTEGER = "text", "text list", "integer"
+# Destination kinds also take switches (Splunk HEC ``ack``) and maps (webhook ``headers``).
+BOOLEAN, OBJECT = "boolean", "object"
 
 
 @dataclass(frozen=True)
