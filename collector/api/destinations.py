@@ -36,7 +36,7 @@ from collector.api.common import (
 from collector.crypto import MASK
 from collector.destinations import all_destination_kinds, get_destination_kind
 from collector.forms import destination_form_class
-from collector.kinds.base import INTEGER, TEXT, TEXT_LIST, ConfigKey
+from collector.kinds.base import BOOLEAN, INTEGER, OBJECT, TEXT, TEXT_LIST, ConfigKey
 from collector.models import Destination
 from collector.shapes import destination_config, destination_json
 from collector.status import delivery_figures
@@ -149,6 +149,10 @@ def _typed(config: dict, key: str, spec: ConfigKey, code: str):
             raise bad_request(f"{where} must be an array of strings.", code)
     elif spec.json_type == INTEGER and type(value) is not int:
         raise bad_request(f"{where} must be an integer.", code)
+    elif spec.json_type == BOOLEAN and not isinstance(value, bool):
+        raise bad_request(f"{where} must be true or false.", code)
+    elif spec.json_type == OBJECT and not isinstance(value, dict):
+        raise bad_request(f"{where} must be an object.", code)
     return value
 
 

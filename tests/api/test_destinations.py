@@ -408,3 +408,31 @@ def test_no_secret_in_any_answer(admin_api, created, out):
         no_secret(response)
         assert created.secret_encrypted not in response.content.decode()
     assert json.loads(answers[1].content)["destination"]["config"]["token"] == MASK
+
+
+@pytest.mark.parametrize(
+    "kind, config",
+    [
+        ("Webhook", {"url": "http://127.0.0.1:9/hook", "payload": "ndjson", "auth": "bearer",
+                     "token": "hook-token-1", "headers": {"X-Team": "soc"}, "gzip": True}),
+        ("SplunkHEC", {"url": "http://127.0.0.1:9", "index": "main", "sourcetype": "sophos",
+                       "token": "hec-token-1", "ack": False}),
+    ],
+)  # fmt: skip
+def test_real_kinds_round_trip_their_typed_keys(admin_api, settings, kind, config):
+    settings.DESTINATION_KINDS = [
+        "collector.destinations.webhook.WebhookKind",
+        "collector.destinations.splunk_hec.SplunkHECKind",
+    ]
+    body = {"destination": {"name": f"{kind} one", "destinationType": kind, "config": config}}
+    created = admin_api.post("/destinations", body)
+    assert created.status_code == 200, created.content
+    answer = created.json()["destination"]["config"]
+    assert answer["token"] == "********" and "token-1" not in created.content.decode()
+    for key, value in config.items():
+        if key != "token":
+            assert answer[key] == value, key
+    wrong = {**config, next(k for k, v in config.items() if isinstance(v, bool)): "yes"}
+    refused = admin_api.post("/destinations", {"destination": {**body["destination"],
+                             "name": "other", "config": wrong}})  # fmt: skip
+    assert refused.status_code == 400 and "true or false" in refused.json()["message"]
