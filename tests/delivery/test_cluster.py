@@ -88,3 +88,55 @@ def test_twenty_kills_and_a_receiver_outage_lose_nothing(cluster_factory, tmp_pa
     assert set(ids) >= stored  # at least once
     duplicates = sum(n - 1 for n in collections.Counter(ids).values())
     assert duplicates <= 20 * BATCH  # at most the batch in flight per kill
+
+
+BULK_PATH = "tests.support.small_batches.ElasticBulk50"
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_bulk_gets_every_message_exactly_once_through_kills_and_a_restart(
+    cluster_factory, settings
+):
+    from tests.support.receivers import BULK, Receiver, Slow, destination
+
+    settings.DESTINATION_KINDS = [BULK_PATH]
+    env = {**ENV, "SUMOSOURCES_DESTINATION_KINDS": BULK_PATH}
+    rng = random.Random(11)
+    total = 2000
+    make_messages(total)
+    receiver = Receiver().start()
+    try:
+        receiver.script(BULK, *[Slow(0.05) for _ in range(2000)])  # kills land mid-delivery
+        config, secret = destination(receiver, "ElasticBulk")
+        soc = Destination(name="Elastic", kind="ElasticBulk", config=config, cursor=0)
+        soc.set_secret(secret)
+        soc.save()
+        for kill in range(20):
+            cluster = cluster_factory(extra_env=env, wait=False)
+            if kill in (6, 13):  # the receiver restarts on the same port, keeping its store
+                receiver.stop()
+                receiver.start()
+            target = min(total, len(receiver.docs()) + BATCH * rng.randint(1, 2))
+
+            def progressed(target=target):
+                runs.kick_delivery(soc.pk)
+                return len(receiver.docs()) >= target
+
+            wait_for(
+                progressed, timeout=60, interval=0.05, message=f"progress before kill {kill + 1}"
+            )
+            cluster.kill()
+        receiver._actions.clear()
+        cluster_factory(extra_env=env, wait=False)
+
+        def drained():
+            runs.kick_delivery(soc.pk)
+            return len(receiver.docs()) == total
+
+        wait_for(drained, timeout=120, interval=0.5, message="every message in the index")
+        docs = receiver.docs()
+        assert len(docs) == total  # keyed by _id: a re-sent batch is a 409, never a copy
+        assert receiver.problems == []
+    finally:
+        receiver.stop()
