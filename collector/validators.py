@@ -1,5 +1,6 @@
 """Validation rules shared by models, forms and the API (design section 7)."""
 
+import math
 import re
 import zoneinfo
 from functools import lru_cache
@@ -48,6 +49,16 @@ def validate_field_name(name: str) -> None:
         )
 
 
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_fields_map(fields) -> None:
     """The ``fields`` of a collector or source: at most 10 names, values up to 200 characters."""
     if fields in (None, ""):
@@ -75,9 +86,25 @@ def validate_fields_map(fields) -> None:
             if not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
                 raise ValidationError("_siemForward must be true or false.", code="invalid")
             continue
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
+        # NaN and infinity are numbers no JSON column stores; NUL and lone surrogates are text
+        # neither database stores (PostgreSQL refuses NUL, UTF-8 has no surrogates).
+        if (
+            not isinstance(value, str | int | float)
+            or isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
             raise ValidationError(f"The value of field {name!r} must be text.", code="invalid")
-        if len(str(value)) > MAX_FIELD_VALUE_LENGTH:
+        if isinstance(value, str) and not _storable(value):
+            raise ValidationError(
+                f"The value of field {name!r} contains a character that cannot be stored.",
+                code="invalid",
+            )
+        # A huge int is measured without str(), which refuses ints past Python's digit limit.
+        if isinstance(value, int) and abs(value) >= 10**MAX_FIELD_VALUE_LENGTH:
+            too_long = True
+        else:
+            too_long = len(str(value)) > MAX_FIELD_VALUE_LENGTH
+        if too_long:
             raise ValidationError(
                 f"The value of field {name!r} can have at most {MAX_FIELD_VALUE_LENGTH} characters.",
                 code="max_length",
