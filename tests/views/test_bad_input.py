@@ -204,3 +204,27 @@ def test_a_refused_fields_value_is_shown_again_as_rows(admin_client, db):
     html = response.content.decode()
     assert 'name="fields-key" value="1bad"' in html
     assert 'name="fields-value" value="blue"' in html
+
+
+# --- where an action goes back to -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "target",
+    ["0", "collector:collection", "restart", "../x", "//evil.example/", "https://evil.example/"],
+)
+def test_an_action_with_a_next_that_is_no_local_path_goes_to_the_source(
+    admin_client, make_source, target
+):
+    """``next`` is a path; any other text (which redirect() would reverse as a view name) or a
+    foreign URL falls back to the source page."""
+    source = make_source()
+    url = reverse("collector:source_action", args=[source.pk, "pause"])
+    response = admin_client.post(url, {"next": target})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("collector:source_detail", args=[source.pk])
+
+
+def test_an_action_goes_back_to_the_page_it_was_posted_from(admin_client, make_source):
+    source = make_source()
+    url = reverse("collector:source_action", args=[source.pk, "pause"])
+    response = admin_client.post(url, {"next": "/?q=east"})
+    assert response.status_code == 302 and response["Location"] == "/?q=east"
