@@ -7,7 +7,8 @@ from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 
-FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+# Matched whole (fullmatch): with match(), "$" also matches before a trailing newline.
+FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 MAX_CUSTOM_FIELDS = 200
 MAX_FIELDS_PER_RESOURCE = 10
 MAX_FIELD_VALUE_LENGTH = 200
@@ -41,7 +42,7 @@ def validate_field_name(name: str) -> None:
         raise ValidationError(
             "Field names starting with '_' are reserved for built-in metadata.", code="reserved"
         )
-    if not FIELD_NAME_RE.match(name):
+    if not FIELD_NAME_RE.fullmatch(name):
         raise ValidationError(
             "A field name may contain only letters, digits and underscores, and must not start "
             "with a digit.",

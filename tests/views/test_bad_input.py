@@ -4,10 +4,14 @@ One test per root cause the fuzzer (tests/views/test_fuzz.py) or a review found.
 """
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from collector.models import Collector, Source
+from collector.models import Collector, Field, Message, Source
+from collector.search import Term, term_q
+from collector.validators import validate_field_name, validate_fields_map
 from collector.views.base import parse_ids
+from tests.support.queries import no_nul_in_queries
 
 HUGE = "99999999999999999999999"  # past the 64-bit integer range of both databases
 
@@ -228,3 +232,41 @@ def test_an_action_goes_back_to_the_page_it_was_posted_from(admin_client, make_s
     url = reverse("collector:source_action", args=[source.pk, "pause"])
     response = admin_client.post(url, {"next": "/?q=east"})
     assert response.status_code == 302 and response["Location"] == "/?q=east"
+
+
+# --- text PostgreSQL refuses to compare -------------------------------------------------------
+@pytest.mark.parametrize("q", ["a\x00b", "\x00*", "*\x00"])
+def test_a_collection_search_holding_nul_finds_nothing(admin_client, make_source, q):
+    make_source()
+    with no_nul_in_queries():
+        response = admin_client.get(reverse("collector:collection"), {"q": q})
+    assert response.status_code == 200
+    assert response.context["source_count"] == 0
+
+
+def test_the_fields_check_calls_a_name_holding_nul_invalid(admin_client, db):
+    Field.objects.create(name="team")
+    with no_nul_in_queries():
+        response = admin_client.get(
+            reverse("collector:fields_check"), {"name": ["te\x00am", "team"]}
+        )
+    assert response.status_code == 200
+    answer = response.json()["fields"]
+    assert answer["te\x00am"]["status"] == "invalid"
+    assert answer["team"]["status"] == "enabled"
+
+
+@pytest.mark.parametrize("term", [Term("_index", "a\x00"), Term("_sourceCategory", "a\x00*")])
+def test_a_search_term_holding_nul_matches_nothing(db, term):
+    """The Log Search form refuses NUL, but the language is used elsewhere too."""
+    with no_nul_in_queries():
+        assert not Message.objects.filter(term_q(term)).exists()
+
+
+# --- field names ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["team\n", "team\r\n", "\nteam"])
+def test_a_field_name_with_a_line_break_is_refused(name):
+    with pytest.raises(ValidationError):
+        validate_field_name(name)
+    with pytest.raises(ValidationError):
+        validate_fields_map({name: "x"})
