@@ -7,6 +7,7 @@ validates with these classes, so a rule written here holds everywhere.
 import datetime as dt
 import json
 import re
+from itertools import zip_longest
 
 from django import forms
 from django.conf import settings
@@ -32,9 +33,11 @@ class FieldsWidget(forms.Widget):
         if hasattr(data, "getlist") and (f"{name}-key" in data or f"{name}-value" in data):
             keys = data.getlist(f"{name}-key")
             values = data.getlist(f"{name}-value")
+            # Lists of unequal length pair up with blanks, so a key without a value is kept and a
+            # value without a key is refused ("needs a name") instead of silently dropped.
             return [
                 (k.strip(), v.strip())
-                for k, v in zip(keys, values, strict=False)
+                for k, v in zip_longest(keys, values, fillvalue="")
                 if k.strip() or v.strip()
             ]
         return data.get(name)
@@ -43,9 +46,18 @@ class FieldsWidget(forms.Widget):
         return False
 
     def format_value(self, value):
+        """The rows to show, always ``(key, value)`` pairs: a refused value (JSON text, a list of
+        non-pairs) is redisplayed as far as it has rows, since the template unpacks each one."""
+        if isinstance(value, str):
+            try:
+                value = parse_fields_json(value)
+            except ValueError:
+                return []
         if isinstance(value, dict):
             return list(value.items())
-        return value or []
+        if isinstance(value, list | tuple):
+            return [tuple(row) for row in value if isinstance(row, list | tuple) and len(row) == 2]
+        return []
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
@@ -53,6 +65,26 @@ class FieldsWidget(forms.Widget):
         context["widget"]["rows"] = rows
         context["widget"]["max_rows"] = MAX_FIELDS_PER_RESOURCE
         return context
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a field value")
+
+
+def _unique_keys(pairs) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return result
+
+
+def parse_fields_json(text: str):
+    """JSON text of a fields value; ValueError for anything the API would refuse too (NaN,
+    Infinity, a key given twice), or that nests past the parser's depth."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("nested too deeply")
 
 
 class FieldsMapField(forms.Field):
@@ -66,7 +98,7 @@ class FieldsMapField(forms.Field):
             return {}
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = parse_fields_json(value)
             except ValueError:
                 raise ValidationError(self.error_messages["invalid"], code="invalid")
         if isinstance(value, list | tuple):
@@ -77,6 +109,8 @@ class FieldsMapField(forms.Field):
                 key, val = pair
                 if not key:
                     raise ValidationError("Every field needs a name.", code="required")
+                if not isinstance(key, str):
+                    raise ValidationError(self.error_messages["invalid"], code="invalid")
                 if key in result:
                     raise ValidationError(f"Field {key!r} is given twice.", code="duplicate")
                 result[key] = val

@@ -195,8 +195,15 @@ class Like(Lookup):
         return f"{lhs} LIKE {rhs} ESCAPE '{LIKE_ESCAPE}'", (*lhs_params, *rhs_params)
 
 
+# A condition no row meets. Text holding NUL gets it: no stored text has NUL (PostgreSQL cannot
+# store it), and PostgreSQL refuses to even compare with it, which would answer 500.
+NOTHING = Q(pk__in=[])
+
+
 def wildcard_q(column: str, pattern: str) -> Q:
     """Rows whose ``column`` matches the whole wildcard ``pattern`` (see :func:`wildcard_match`)."""
+    if "\x00" in pattern:
+        return NOTHING
     pattern = collapse_stars(pattern)
     if pattern == WILDCARD:
         return Q()
@@ -216,6 +223,8 @@ def term_q(term: Term) -> Q:
     if key is INDEX_KEY:
         # The index is partial (records with an index name only); SQLite uses it only when the
         # query repeats its condition.
+        if "\x00" in term.value:
+            return NOTHING
         return Q() if term.value == WILDCARD else Q(index=term.value) & ~Q(index="")
     return reduce(lambda a, b: a | b, (wildcard_q(column, term.value) for column in key.columns))
 

@@ -22,7 +22,12 @@ from collector.kinds import get_kind
 from collector.kinds.base import ConnectionReport, ItemLine
 from collector.models import Checkpoint, Collector, Destination, Field, Message, Source
 from collector.search import name_search_q
-from collector.validators import MAX_CUSTOM_FIELDS, SETTABLE_BUILTIN_FIELDS, validate_field_name
+from collector.validators import (
+    FIELD_NAME_RE,
+    MAX_CUSTOM_FIELDS,
+    SETTABLE_BUILTIN_FIELDS,
+    validate_field_name,
+)
 
 
 class ServiceError(Exception):
@@ -312,10 +317,13 @@ def check_field_names(names) -> dict[str, dict[str, str]]:
     enabled on save when asked); ``invalid``. One query, whatever the number of names.
     """
     names = [n.strip() for n in names if n and n.strip()][:MAX_CHECKED_FIELDS]
+    # Only a well-formed name can be in the schema; others are not looked up (PostgreSQL refuses
+    # to compare text holding NUL).
+    lookup = [n.lower() for n in names if FIELD_NAME_RE.fullmatch(n)]
     known = {
         row["lname"]: row["enabled"]
         for row in Field.objects.annotate(lname=Lower("name"))
-        .filter(lname__in=[n.lower() for n in names])
+        .filter(lname__in=lookup)
         .values("lname", "enabled")
     }
     answer = {}

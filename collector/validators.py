@@ -1,12 +1,14 @@
 """Validation rules shared by models, forms and the API (design section 7)."""
 
+import math
 import re
 import zoneinfo
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 
-FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+# Matched whole (fullmatch): with match(), "$" also matches before a trailing newline.
+FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 MAX_CUSTOM_FIELDS = 200
 MAX_FIELDS_PER_RESOURCE = 10
 MAX_FIELD_VALUE_LENGTH = 200
@@ -40,12 +42,22 @@ def validate_field_name(name: str) -> None:
         raise ValidationError(
             "Field names starting with '_' are reserved for built-in metadata.", code="reserved"
         )
-    if not FIELD_NAME_RE.match(name):
+    if not FIELD_NAME_RE.fullmatch(name):
         raise ValidationError(
             "A field name may contain only letters, digits and underscores, and must not start "
             "with a digit.",
             code="invalid",
         )
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate_fields_map(fields) -> None:
@@ -75,9 +87,25 @@ def validate_fields_map(fields) -> None:
             if not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
                 raise ValidationError("_siemForward must be true or false.", code="invalid")
             continue
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
+        # NaN and infinity are numbers no JSON column stores; NUL and lone surrogates are text
+        # neither database stores (PostgreSQL refuses NUL, UTF-8 has no surrogates).
+        if (
+            not isinstance(value, str | int | float)
+            or isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
             raise ValidationError(f"The value of field {name!r} must be text.", code="invalid")
-        if len(str(value)) > MAX_FIELD_VALUE_LENGTH:
+        if isinstance(value, str) and not _storable(value):
+            raise ValidationError(
+                f"The value of field {name!r} contains a character that cannot be stored.",
+                code="invalid",
+            )
+        # A huge int is measured without str(), which refuses ints past Python's digit limit.
+        if isinstance(value, int) and abs(value) >= 10**MAX_FIELD_VALUE_LENGTH:
+            too_long = True
+        else:
+            too_long = len(str(value)) > MAX_FIELD_VALUE_LENGTH
+        if too_long:
             raise ValidationError(
                 f"The value of field {name!r} can have at most {MAX_FIELD_VALUE_LENGTH} characters.",
                 code="max_length",

@@ -1,6 +1,7 @@
 """Helpers shared by the page modules: pagination, id lists, source kinds by slug, time ranges."""
 
 import datetime as dt
+import re
 from collections import defaultdict
 
 from django.contrib.staticfiles import finders
@@ -22,12 +23,22 @@ def paginate(request, queryset, per_page: int = PAGE_SIZE):
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
+# The largest id either database stores (a signed 64-bit integer).
+MAX_ID = 2**63 - 1
+# ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and "٣" (which int()
+# reads as 3); up to 19 of them, and the value is checked against MAX_ID as well.
+ID_RE = re.compile(r"[0-9]{1,19}")
+
+
 def parse_ids(text: str, limit: int = 1000) -> list[int]:
-    """Integer ids from ``"1,2,3"``; anything that is not a positive integer is ignored."""
+    """Integer ids from ``"1,2,3"``; anything that is not an id a row could have is ignored.
+
+    An id past the database's integer range must not reach a query: ``pk__in`` with one
+    overflows (Django guards exact lookups, not ``in``)."""
     ids = []
     for part in (text or "").split(","):
         part = part.strip()
-        if part.isdigit():
+        if ID_RE.fullmatch(part) and int(part) <= MAX_ID:
             ids.append(int(part))
         if len(ids) >= limit:
             break

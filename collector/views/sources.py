@@ -11,7 +11,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Count, F, Min, Sum
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -303,11 +303,14 @@ ACTIONS = {
 
 
 def _back(request, default: str):
+    """Back to ``next`` (the path of the page the action was posted from), else ``default``."""
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
+    # A path on this site only, redirected to as it is: redirect() would take other text for a
+    # view name to reverse, and a "next" of "0" answered 500.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        return redirect(target)
+        return HttpResponseRedirect(target)
     return redirect(default)
 
 
