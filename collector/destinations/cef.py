@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from collector.destinations.base import CefEvent, Outgoing
@@ -43,8 +44,16 @@ _SEVERITY_WORDS = {
 }
 
 
+# One scan decides whether a value needs escaping at all; most values do not, and four
+# str.replace passes over each of them would cost more than this regex search.
+_HEADER_SPECIAL = re.compile(r"[\\|\r\n]").search
+_EXT_SPECIAL = re.compile(r"[\\=\r\n]").search
+
+
 def _header(value: Any) -> str:
     text = value if type(value) is str else str(value)
+    if not _HEADER_SPECIAL(text):
+        return text
     return (
         text.replace("\\", "\\\\")
         .replace("|", "\\|")
@@ -62,14 +71,28 @@ def _ext_value(value: Any) -> str:
             value = str(epoch_ms(value))
         else:
             value = str(value)
+    if not _EXT_SPECIAL(value):
+        return value
     return value.replace("\\", "\\\\").replace("=", "\\=").replace("\r", "\\r").replace("\n", "\\n")
 
 
+_KEYS: dict[str, str] = {}  # extension key as given -> as written (a few dozen in practice)
+
+
 def _ext_key(key: Any) -> str:
+    try:
+        return _KEYS[key]
+    except (KeyError, TypeError):
+        pass
     text = key if type(key) is str else str(key)
-    if text.isascii() and text.isalnum():
-        return text
-    return "".join(c for c in text if c.isascii() and c.isalnum())
+    name = (
+        text
+        if text.isascii() and text.isalnum()
+        else "".join(c for c in text if c.isascii() and c.isalnum())
+    )
+    if type(key) is str and len(_KEYS) < 1024:
+        _KEYS[key] = name
+    return name
 
 
 def severity_text(severity: Any) -> str:
@@ -108,17 +131,27 @@ def format_cef(event: CefEvent) -> str:
             severity_text(event.severity),
         )
     )
-    parts = []
+    parts = [head]
+    add = parts.append
     seen = set()
+    special = _EXT_SPECIAL
+    # Inlined (this runs for every extension of every message): the common value is a string
+    # that needs no escaping, under a key that is already valid.
     for key, value in event.extensions.items():
         if value is None:
             continue
-        name = _ext_key(key)
+        name = _KEYS.get(key) if type(key) is str else None
+        if name is None:
+            name = _ext_key(key)
         if not name or name in seen:
             continue
         seen.add(name)
-        parts.append(f"{name}={_ext_value(value)}")
-    return f"{head}|{' '.join(parts)}"
+        if type(value) is not str or special(value):
+            value = _ext_value(value)
+        add(f"{name}={value}")
+    if len(parts) == 1:
+        return head + "|"
+    return head + "|" + " ".join(parts[1:])
 
 
 def epoch_ms(moment: dt.datetime) -> int:
