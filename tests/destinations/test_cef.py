@@ -330,3 +330,25 @@ def test_sophos_mapping_never_raises_on_odd_items(stream, item):
 
 def test_sophos_kind_uses_the_mapping():
     assert SophosCentralKind().cef_event("Events", EVENT) == cef_event("Events", EVENT)
+
+
+def test_every_item_the_simulator_makes_maps_to_valid_cef():
+    """The stand-in vendor's events and alerts, of every type and category, in strict CEF."""
+    from sophos_simulator.catalog import ItemFactory
+    from sophos_simulator.config import SimulatorConfig
+
+    factory = ItemFactory(
+        seed=7, tenant_id="t-1", tenant_name="Acme | Ltd", config=SimulatorConfig()
+    )
+    created = 1_700_000_000_000
+    for n in range(400):
+        event = json.loads(factory.event(created + n)[0])
+        _siem, common, _raised = factory.alert(created + n)
+        alert = json.loads(common)
+        for stream, item in (("Events", event), ("Alerts", alert)):
+            parsed = parse_cef(format_cef(cef_event(stream, item)))
+            assert parsed.signature_id == item["type"]
+            assert parsed.name == (item["name"] if stream == "Events" else item["description"])
+            assert parsed.extensions["externalId"] == item["id"]
+            assert parsed.severity in {"1", "5", "8", "10", "0"}
+            assert int(parsed.extensions["rt"]) > 1_600_000_000_000
