@@ -376,6 +376,40 @@ def test_json_payload_is_one_line_and_keeps_everything():
     assert list(body)[-1] == "message"
 
 
+def test_json_payload_without_a_dict_per_message_is_the_same_object():
+    """The common case is built from the metadata's JSON and an f-string; it must be exactly
+    what the general case (one dict, one dump) gives."""
+    for message in [*make_messages(30), dataclasses.replace(make_messages(1)[0], metadata={})]:
+        data = frames.json_payload(message)
+        body = json.loads(data)
+        assert list(body) == [*message.metadata, "_messageId", "_messageTime", "_receiptTime",
+                              "message"]  # fmt: skip
+        assert body == {
+            **message.metadata,
+            "_messageId": message.id,
+            "_messageTime": frames.iso_ms(message.message_time),
+            "_receiptTime": frames.iso_ms(message.receipt_time),
+            "message": json.loads(message.raw),
+        }
+        # The general path (taken for test messages) gives the same bytes but for "_test".
+        marked = frames.json_payload(dataclasses.replace(message, test=True))
+        assert marked.replace(b',"_test":true', b"") == data
+
+
+def test_iso_ms_edges():
+    import zoneinfo
+
+    assert frames.iso_ms(dt.datetime(2026, 5, 1, tzinfo=UTC)) == "2026-05-01T00:00:00.000Z"
+    assert frames.iso_ms(dt.datetime(5, 1, 1, 0, 0, 0, 1999, tzinfo=UTC)) == (
+        "0005-01-01T00:00:00.001Z"
+    )
+    assert frames.iso_ms(dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == (
+        "9999-12-31T23:59:59.999Z"
+    )
+    berlin = dt.datetime(2026, 7, 1, 12, 0, 0, 250000, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+    assert frames.iso_ms(berlin) == "2026-07-01T10:00:00.250Z"
+
+
 def test_truncation_keeps_utf8_whole():
     text = "aü日🚀" * 10
     data = text.encode()

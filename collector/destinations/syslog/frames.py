@@ -69,29 +69,21 @@ def our_hostname() -> str:
     return printusascii(socket.gethostname(), 255)
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-_MS = dt.timedelta(milliseconds=1)
-_SECONDS: dict[int, str] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS.", for iso_ms
+_UTC_Z = orjson.OPT_UTC_Z
 
 
 def iso_ms(moment: dt.datetime) -> str:
     """RFC 3339 in UTC with milliseconds and ``Z``; a naive datetime is taken as UTC.
 
-    Called two or three times per message sent, so the text of each second is cached: a batch's
-    messages mostly share a few seconds, and datetime.isoformat costs several times more than
-    this integer arithmetic and a dict lookup."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    ms = (moment - _EPOCH) // _MS
-    second, milli = divmod(ms, 1000)
-    prefix = _SECONDS.get(second)
-    if prefix is None:
-        if len(_SECONDS) > 4096:  # bounded: a backlog spanning days must not grow it forever
-            _SECONDS.clear()
-        prefix = _SECONDS[second] = (_EPOCH + dt.timedelta(seconds=second)).strftime(
-            "%Y-%m-%dT%H:%M:%S."
-        )
-    return f"{prefix}{milli:03d}Z"
+    Called two or three times per message sent, so it uses orjson's C formatter (a third of
+    datetime.isoformat's cost): ``"2026-05-01T10:00:00.123456Z"``, cut to milliseconds; orjson
+    leaves the fraction out when it is zero."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    text = orjson.dumps(moment, option=_UTC_Z)
+    if len(text) == 22:  # '"YYYY-MM-DDTHH:MM:SSZ"'
+        return text[1:20].decode() + ".000Z"
+    return text[1:24].decode() + "Z"
 
 
 def bsd_time(moment: dt.datetime) -> str:
@@ -127,19 +119,29 @@ def json_payload(message: Outgoing, message_time: str | None = None) -> bytes:
     """The JSON payload of ``message`` (see the module docstring), one line of UTF-8;
     ``message_time`` is its ``iso_ms`` when the caller has it already."""
     meta = message.metadata
-    if "message" in meta:
-        meta = dict(meta)
-        meta["message_field"] = meta.pop("message")
-    head = {
-        **meta,
-        "_messageId": message.id,
-        "_messageTime": message_time or iso_ms(message.message_time),
-        "_receiptTime": iso_ms(message.receipt_time),
-    }
-    if message.test:
-        head["_test"] = True
-    # The metadata object without its closing brace, then the vendor JSON as the last key.
-    return b"".join((_dumps(head)[:-1], b',"message":', _raw_bytes(message.raw), b"}"))
+    stamp = message_time or iso_ms(message.message_time)
+    if "message" in meta or message.test or type(message.id) is not int:
+        if "message" in meta:
+            meta = dict(meta)
+            meta["message_field"] = meta.pop("message")
+        head = {
+            **meta,
+            "_messageId": message.id,
+            "_messageTime": stamp,
+            "_receiptTime": iso_ms(message.receipt_time),
+        }
+        if message.test:
+            head["_test"] = True
+        # The object without its closing brace, then the vendor JSON as the last key.
+        return b"".join((_dumps(head)[:-1], b',"message":', _raw_bytes(message.raw), b"}"))
+    # The common case, byte for byte the same as above without building a dict per message:
+    # the metadata object, opened up, then the id and times (digits only: nothing to escape).
+    head = _dumps(meta)
+    tail = (
+        f'{"," if len(head) > 2 else ""}"_messageId":{message.id},"_messageTime":"{stamp}",'
+        f'"_receiptTime":"{iso_ms(message.receipt_time)}","message":'
+    )
+    return b"".join((head[:-1], tail.encode(), _raw_bytes(message.raw), b"}"))
 
 
 def cef_payload(message: Outgoing) -> tuple[int, bytes]:
