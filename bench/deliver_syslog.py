@@ -88,20 +88,29 @@ def batches(messages, size):
     return [messages[i : i + size] for i in range(0, len(messages), size)]
 
 
-def wait_received(receiver: Rsyslog, total: int, timeout: float = 600) -> None:
-    """Until rsyslog's file holds ``total`` lines (counted without parsing them)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open(receiver.output, "rb") as handle:
-                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-        except FileNotFoundError:
-            lines = 0
-        if lines >= total:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"rsyslog wrote {lines} of {total} lines")
-        time.sleep(0.02)
+class LineCounter:
+    """Counts the lines rsyslog has written, reading only what was appended since the last look
+    (re-reading hundreds of megabytes would steal the CPU rsyslog is being timed on)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = None
+        self.lines = 0
+
+    def wait(self, total: int, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.handle is None and self.path.exists():
+                self.handle = open(self.path, "rb")  # noqa: SIM115 - kept open across calls
+            chunk = self.handle.read(1 << 22) if self.handle is not None else b""
+            if chunk:
+                self.lines += chunk.count(b"\n")
+                if self.lines >= total:
+                    return
+                continue
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rsyslog wrote {self.lines} of {total} lines")
+            time.sleep(0.01)
 
 
 def main() -> None:
@@ -115,6 +124,7 @@ def main() -> None:
     groups = batches(messages, kind.max_batch_messages)
     folder = Path(tempfile.mkdtemp(prefix="bench-syslog-"))
     receiver = Rsyslog(folder, protocol="tcp", template=RAW).start()
+    received = LineCounter(receiver.output)
     config = {"host": "127.0.0.1", "port": receiver.port, "protocol": "tcp",
               "framing": "octet-counting", "format": "rfc5424", "payload": args.payload}  # fmt: skip
     try:
@@ -126,7 +136,7 @@ def main() -> None:
         started = time.perf_counter()
         for buffer in buffers:
             sock.sendall(buffer)
-        wait_received(receiver, len(messages))
+        received.wait(len(messages))
         bare = time.perf_counter() - started
         sock.close()
 
@@ -135,9 +145,11 @@ def main() -> None:
             started = time.perf_counter()
             for group in groups:
                 session.send(group)
-            wait_received(receiver, 2 * len(messages))
+            received.wait(2 * len(messages))  # both phases append to one file
             product = time.perf_counter() - started
     finally:
+        if received.handle is not None:
+            received.handle.close()
         receiver.stop()
 
     count = len(messages)
