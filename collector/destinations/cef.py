@@ -26,6 +26,7 @@ severity stands for.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -118,40 +119,66 @@ def syslog_severity(severity: Any) -> int:
     return {"Medium": 4, "High": 3, "Very-High": 2}.get(text, 6)
 
 
+_PREFIXES: dict[tuple, str] = {}  # (vendor, product, version) -> "CEF:0|v|p|ver|"
+_SEVERITIES = tuple(str(n) for n in range(11))
+_VALID_KEYS: set[str] = set()  # extension keys seen to be alphanumeric already
+
+
 def format_cef(event: CefEvent) -> str:
-    """``event`` as one CEF line (no CR or LF in it), escaped as the specification says."""
-    head = "|".join(
-        (
-            "CEF:0",
-            _header(event.device_vendor),
-            _header(event.device_product),
-            _header(event.device_version),
-            _header(event.signature_id),
-            _header(event.name),
-            severity_text(event.severity),
-        )
+    """``event`` as one CEF line (no CR or LF in it), escaped as the specification says.
+
+    This runs for every message of a CEF destination, so the common case is kept cheap: the
+    vendor, product and version are the same for all of a kind's events (their escaped text is
+    cached), and when every extension key is valid as it is (a dict's keys are then unique, so no
+    clash check is needed) a value is only escaped if one scan finds something to escape.
+    """
+    triple = (event.device_vendor, event.device_product, event.device_version)
+    try:
+        prefix = _PREFIXES[triple]
+    except (KeyError, TypeError):
+        prefix = "|".join(("CEF:0", *(_header(part) for part in triple), ""))
+        if len(_PREFIXES) < 256:
+            with contextlib.suppress(TypeError):
+                _PREFIXES[triple] = prefix
+    severity = event.severity
+    severity = (
+        _SEVERITIES[severity]
+        if type(severity) is int and 0 <= severity <= 10
+        else severity_text(severity)
     )
-    parts = [head]
+    head = f"{prefix}{_header(event.signature_id)}|{_header(event.name)}|{severity}|"
+    parts = []
     add = parts.append
-    seen = set()
     special = _EXT_SPECIAL
-    # Inlined (this runs for every extension of every message): the common value is a string
-    # that needs no escaping, under a key that is already valid.
+    valid = _VALID_KEYS
     for key, value in event.extensions.items():
         if value is None:
             continue
-        name = _KEYS.get(key) if type(key) is str else None
-        if name is None:
-            name = _ext_key(key)
+        if key not in valid:
+            if type(key) is str and key.isascii() and key.isalnum():
+                if len(valid) < 1024:
+                    valid.add(key)
+            else:
+                return head + _careful_extension(event.extensions)
+        if type(value) is not str or special(value):
+            value = _ext_value(value)
+        add(f"{key}={value}")
+    return head + " ".join(parts)
+
+
+def _careful_extension(extensions: dict) -> str:
+    """The extension when some key needs cleaning: cleaned keys may clash, the first one wins."""
+    parts = []
+    seen = set()
+    for key, value in extensions.items():
+        if value is None:
+            continue
+        name = _ext_key(key)
         if not name or name in seen:
             continue
         seen.add(name)
-        if type(value) is not str or special(value):
-            value = _ext_value(value)
-        add(f"{name}={value}")
-    if len(parts) == 1:
-        return head + "|"
-    return head + "|" + " ".join(parts[1:])
+        parts.append(f"{name}={_ext_value(value)}")
+    return " ".join(parts)
 
 
 def epoch_ms(moment: dt.datetime) -> int:
