@@ -603,3 +603,20 @@ def test_form_keeps_a_stored_key_when_left_blank_or_masked(db, pki):
         )
         assert form.is_valid(), form.errors
         assert form.new_secret() == ""  # keep the stored key
+
+
+def test_a_lone_surrogate_anywhere_does_not_stop_delivery():
+    message = dataclasses.replace(
+        make_messages(1)[0],
+        raw='{"id":"s","text":"bad \ud800 here"}',
+        metadata={"_source": "S \udfff", "_sourceName": "Alerts"},
+    )
+    for payload in ("json", "cef"):
+        data = frames.Encoder(payload=payload).stream([message])
+        data.decode()  # valid UTF-8
+        body = data.split(b" - ", 2)[2]  # after "LEN <PRI>1 ... sumosources - MSGID - "
+        if payload == "json":
+            assert json.loads(body)["_source"] == "S \udfff"  # escaped, so nothing is lost
+            assert json.loads(body)["message"]["text"] == "bad ? here"
+        else:
+            assert parse_cef(body.decode()).device_product == "S ?"

@@ -99,10 +99,11 @@ def bsd_time(moment: dt.datetime) -> str:
 def _dumps(value) -> bytes:
     try:
         return orjson.dumps(value, default=str)
-    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits, a lone surrogate
         import json
 
-        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False).encode()
+        # ASCII output: a lone surrogate becomes a backslash-u escape, not an encoding error.
+        return json.dumps(value, default=str, separators=(",", ":")).encode()
 
 
 def _raw_bytes(raw: str) -> bytes:
@@ -111,8 +112,11 @@ def _raw_bytes(raw: str) -> bytes:
         try:
             return orjson.dumps(orjson.loads(raw))
         except orjson.JSONDecodeError:
-            return orjson.dumps(raw)  # not JSON (the store holds JSON): send it as a string
-    return raw.encode()
+            return _dumps(raw)  # not JSON (the store holds JSON): send it as a string
+    try:
+        return raw.encode()
+    except UnicodeEncodeError:  # a lone surrogate: "?" keeps the line valid UTF-8 and JSON
+        return raw.encode("utf-8", "replace")
 
 
 def json_payload(message: Outgoing, message_time: str | None = None) -> bytes:
@@ -147,7 +151,8 @@ def json_payload(message: Outgoing, message_time: str | None = None) -> bytes:
 def cef_payload(message: Outgoing) -> tuple[int, bytes]:
     """The syslog severity and the CEF line of ``message``."""
     event = message.cef if message.cef is not None else generic_event(message)
-    return syslog_severity(event.severity), format_cef(event).encode()
+    # "replace": a lone surrogate in some value must not stop delivery (it becomes "?").
+    return syslog_severity(event.severity), format_cef(event).encode("utf-8", "replace")
 
 
 class Encoder:
