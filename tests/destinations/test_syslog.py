@@ -610,6 +610,7 @@ def test_a_lone_surrogate_anywhere_does_not_stop_delivery():
         make_messages(1)[0],
         raw='{"id":"s","text":"bad \ud800 here"}',
         metadata={"_source": "S \udfff", "_sourceName": "Alerts"},
+        cef=None,  # the generic event, which carries _source and the raw item
     )
     for payload in ("json", "cef"):
         data = frames.Encoder(payload=payload).stream([message])
