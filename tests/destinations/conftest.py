@@ -22,10 +22,10 @@ def rsyslog(tmp_path):
         )
     started: list[Rsyslog] = []
 
-    def start(protocol: str, *, tls=None) -> Rsyslog:
+    def start(protocol: str, **options) -> Rsyslog:
         folder = tmp_path / f"rsyslog-{len(started)}"
         folder.mkdir()
-        receiver = Rsyslog(folder, protocol=protocol, tls=tls)
+        receiver = Rsyslog(folder, protocol=protocol, **options)
         started.append(receiver)
         return receiver.start()
 

@@ -301,6 +301,40 @@ def test_a_certificate_our_ca_did_not_sign_is_a_config_error(rsyslog, pki):
     assert receiver.records() == []
 
 
+@pytest.mark.parametrize("client", ["none", "untrusted"])
+def test_a_receiver_that_refuses_our_client_certificate_is_a_config_error(rsyslog, pki, client):
+    """rsyslog (x509/certvalid) closes the connection right after a TLS 1.3 handshake when the
+    client certificate is missing or untrusted; a write would still succeed, so the session
+    must notice before writing, or every batch would be lost while counted as delivered."""
+    receiver = rsyslog("tls", tls=dataclasses.replace(pki.server, auth_mode="x509/certvalid"))
+    cert, key = ("", "") if client == "none" else (pki.stranger_cert_pem, pki.stranger_key_pem)
+    cfg = config(receiver, caBundle=pki.ca_pem, clientCert=cert)
+    with KIND.open(config=cfg, secret=key) as session:
+        for _attempt in range(2):  # and again on the next try: no batch is ever claimed sent
+            with pytest.raises(CollectionError) as caught:
+                session.send(make_messages(5))
+            assert caught.value.error_type == ErrorType.THIRD_PARTY_CONFIG
+            assert "client certificate" in caught.value.message
+            assert f"127.0.0.1:{receiver.port}" in caught.value.message
+    # With the certificate our CA signed, the same receiver takes the messages.
+    cfg = config(receiver, caBundle=pki.ca_pem, clientCert=pki.client_cert_pem)
+    with KIND.open(config=cfg, secret=pki.client_key_pem) as session:
+        messages = make_messages(5)
+        session.send(messages)
+        records = sentinel_after(receiver, session, 5)
+    check_arrival(records, messages, syslog_format="rfc5424", payload="json")
+
+
+def test_a_tcp_receiver_that_drops_us_on_arrival_is_a_generic_error(rsyslog):
+    receiver = rsyslog("tcp", allowed_sender="192.0.2.1")  # anyone but us
+    session = KIND.open(config=config(receiver), secret="")
+    with session, pytest.raises(CollectionError) as caught:
+        session.send(make_messages(5))
+    assert caught.value.error_type == ErrorType.THIRD_PARTY_GENERIC
+    assert "as soon as it was opened" in caught.value.message
+    assert receiver.records() == []
+
+
 def test_a_client_key_that_does_not_match_is_a_config_error_without_the_key(pki):
     cfg = config(None, protocol="tls", caBundle=pki.ca_pem, clientCert=pki.client_cert_pem)
     other_key = Pki._key_pem(ec.generate_private_key(ec.SECP256R1()))

@@ -60,11 +60,19 @@ class Rsyslog:
     """One rsyslogd with a UDP input, a TCP input, or a TLS input (``tls``), on 127.0.0.1."""
 
     def __init__(
-        self, folder: Path, *, protocol: str, tls: Tls | None = None, template: str = TEMPLATE
+        self,
+        folder: Path,
+        *,
+        protocol: str,
+        tls: Tls | None = None,
+        template: str = TEMPLATE,
+        allowed_sender: str = "",
     ):
         """``template`` is rsyslog's for each output line: :data:`TEMPLATE` (what :meth:`records`
-        reads) or a lighter one such as :data:`RAW` for benchmarks."""
+        reads) or a lighter one such as :data:`RAW` for benchmarks. ``allowed_sender`` (e.g.
+        ``192.0.2.1``) makes rsyslog drop TCP connections from any other address."""
         self.folder = folder
+        self.allowed_sender = allowed_sender
         self.template = template
         self.protocol = protocol
         self.tls = tls
@@ -85,6 +93,8 @@ class Rsyslog:
             'parser.escapeControlCharactersOnReceive="off"',
         ]
         lines = []
+        if self.allowed_sender:
+            lines.append(f"$AllowedSender TCP, {self.allowed_sender}")
         if self.protocol == "udp":
             lines.append('module(load="imudp")')
             # A large buffer: the tests send hundreds of datagrams at once (root may exceed
@@ -211,8 +221,8 @@ class Rsyslog:
 # --- certificates -----------------------------------------------------------------------------
 class Pki:
     """A test CA with a server certificate for 127.0.0.1/localhost and a client certificate, and
-    a second, unrelated CA with a server certificate of its own ("a certificate our CA did not
-    sign"), as PEM files and strings."""
+    a second, unrelated CA with a server and a client certificate of its own (certificates our
+    CA did not sign), as PEM files and strings."""
 
     def __init__(self, folder: Path):
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -227,8 +237,12 @@ class Pki:
         server_key, server_cert = self._leaf("127.0.0.1", ca_key, ca_cert, server=True)
         client_key, client_cert = self._leaf("sumosources-client", ca_key, ca_cert, server=False)
         stray_key, stray_cert = self._leaf("127.0.0.1", other_key, other_cert, server=True)
+        stranger_key, stranger_cert = self._leaf("stranger", other_key, other_cert, server=False)
         self.client_cert_pem = self._pem(client_cert)
         self.client_key_pem = self._key_pem(client_key)
+        # A client certificate that the other CA signed: one our receiver does not trust.
+        self.stranger_cert_pem = self._pem(stranger_cert)
+        self.stranger_key_pem = self._key_pem(stranger_key)
         self.ca_file = self._write("ca.pem", self.ca_pem)
         self.server = Tls(
             ca_file=self.ca_file,

@@ -85,7 +85,9 @@ class SyslogSession(DeliverySession):
     the cursor before the batch in flight until ``send`` returns and redelivers that batch after
     a crash or an error (at least once; ``_messageId`` in JSON and ``externalId`` in CEF let the
     SIEM drop duplicates). A receiver that closed the connection while the session was idle is
-    noticed before the next batch (:func:`transport.peer_closed`) and the session reconnects.
+    noticed before the next batch (:func:`transport.peer_closed`) and the session reconnects;
+    one that closes a new connection at once (a refused client certificate, a sender it does not
+    allow) is noticed before anything is written to it (:func:`transport.open_stream`).
     Over UDP a batch is a loop of datagrams that nobody acknowledges at all.
     """
 

@@ -13,6 +13,7 @@ import select
 import socket
 import ssl
 import tempfile
+import time
 
 from collector.choices import ErrorType
 from collector.errors import CollectionError
@@ -54,6 +55,21 @@ def classify(exc: BaseException, host: str, port: int, protocol: str) -> Collect
             "certificate, if one is set.",
         )
     generic = ErrorType.THIRD_PARTY_GENERIC
+    if isinstance(exc, ClosedOnArrival):
+        if protocol == "tls":
+            return _config_error(
+                f"The syslog receiver at {where} closed the TLS connection as soon as it was "
+                "set up: it most likely requires a client certificate, or does not trust ours.",
+                "Set a client certificate and key that the receiver accepts, or check its TLS "
+                "client authentication settings.",
+            )
+        return CollectionError(
+            generic,
+            f"The syslog receiver at {where} (TCP) closed the connection as soon as it was "
+            "opened; it may not accept connections from this host.",
+            remedy="Check the receiver's list of allowed senders. " + RETRY,
+            api="syslog",
+        )
     if isinstance(exc, socket.gaierror):
         return CollectionError(
             generic,
@@ -154,18 +170,58 @@ def tls_context(*, ca_bundle: str, client_cert: str, client_key: str, where: str
     return context
 
 
+# How long a new connection is watched for the receiver closing it again before anything is
+# written: three times what connecting (and the TLS handshake) took, within these bounds.
+SETTLE_MIN = 0.2
+SETTLE_MAX = 2.0
+
+
+class ClosedOnArrival(ConnectionError):
+    """The receiver closed a connection as soon as it was opened (see :func:`open_stream`)."""
+
+
 def open_stream(host: str, port: int, context: ssl.SSLContext | None) -> socket.socket:
-    """A connected TCP socket (TLS-wrapped when ``context``), ready for ``sendall``."""
+    """A connected TCP socket (TLS-wrapped when ``context``), ready for ``sendall``.
+
+    Some receivers accept a connection only to close it at once: rsyslog does so after the TLS
+    handshake when a client certificate is required and missing or not trusted (TLS 1.3 lets the
+    handshake finish first), and over TCP for a sender it does not allow. A write would still
+    succeed, so the batch would count as delivered and be lost, on every reconnection. So a new
+    connection is watched for a moment before it is used (a few round trips, measured by how long
+    connecting took): if it is closed, ClosedOnArrival; a TLS alert raises its SSLError.
+    """
+    started = time.monotonic()
     sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if context is not None:
             sock = context.wrap_socket(sock, server_hostname=host)
+        took = time.monotonic() - started
+        _settle(sock, min(SETTLE_MAX, max(SETTLE_MIN, 3 * took)))
         sock.settimeout(SEND_TIMEOUT)
         return sock
     except BaseException:
         sock.close()
         raise
+
+
+def _settle(sock: socket.socket, window: float) -> None:
+    """Wait up to ``window`` seconds for the peer to close ``sock``; what it sends meanwhile
+    (TLS session tickets) is read and dropped."""
+    deadline = time.monotonic() + window
+    while (remaining := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([sock], [], [], remaining)
+        if not readable:
+            return
+        sock.setblocking(False)
+        try:
+            while True:
+                if not sock.recv(65536):
+                    raise ClosedOnArrival("closed on arrival")
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass  # everything there was read; keep watching
+        finally:
+            sock.settimeout(CONNECT_TIMEOUT)
 
 
 def open_datagram(host: str, port: int) -> socket.socket:
