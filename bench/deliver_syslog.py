@@ -141,9 +141,13 @@ def main() -> None:
         sock.close()
 
         # The product: encoding and sending, batch by batch, as the delivery engine calls it.
+        # The first batch opens the connection (and watches it settle, see open_stream) before
+        # the clock starts, as the bare loop's connection is opened before its clock starts.
         with kind.open(config=config, secret="") as session:
+            session.send(groups[0])
+            received.wait(len(messages) + len(groups[0]))
             started = time.perf_counter()
-            for group in groups:
+            for group in groups[1:]:
                 session.send(group)
             received.wait(2 * len(messages))  # both phases append to one file
             product = time.perf_counter() - started
@@ -153,7 +157,7 @@ def main() -> None:
         receiver.stop()
 
     count = len(messages)
-    product_rate, bare_rate = count / product, count / bare
+    product_rate, bare_rate = (count - len(groups[0])) / product, count / bare
     ratio = product_rate / bare_rate
     print(
         f"messages: {count:,} ({args.payload}, {total_bytes / count:.0f} bytes framed on average)"
