@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 
-.PHONY: run demo test test-fast lint check bench-ingest simulator chromium clean
+.PHONY: run demo test test-fast lint check bench-ingest bench-syslog simulator chromium rsyslog clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,14 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: $(VENV)/.dev-deps chromium
+# Debian's rsyslog (with its GnuTLS driver) is the real receiver of the Syslog destination tests;
+# they start their own rsyslogd, so no service is enabled or started here.
+rsyslog:
+	@dpkg -s rsyslog rsyslog-gnutls >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog rsyslog-gnutls >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog rsyslog-gnutls >/dev/null; fi; }
+
+test: $(VENV)/.dev-deps chromium rsyslog
 	$(VENV)/bin/pytest
 
 lint: $(VENV)/.dev-deps
@@ -61,6 +68,9 @@ check: $(VENV)/.dev-deps
 
 bench-ingest: $(VENV)/.dev-deps
 	$(PY) bench/ingest.py
+
+bench-syslog: $(VENV)/.dev-deps rsyslog
+	$(PY) bench/deliver_syslog.py
 
 # The stand-in vendor on its own (standard library only, no Django): `make simulator ARGS="--help"`.
 simulator: $(PY)

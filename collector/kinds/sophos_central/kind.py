@@ -20,6 +20,7 @@ from collector.kinds.base import (
     StreamSpec,
 )
 from collector.kinds.sophos_central import classify
+from collector.kinds.sophos_central.cef import cef_event
 from collector.kinds.sophos_central.client import WINDOW, SophosSession
 from collector.kinds.sophos_central.mapping import iso_ms, map_item
 
@@ -173,6 +174,10 @@ class SophosCentralKind(SourceKind):
 
     def map_item(self, stream: str, item: dict[str, Any]) -> ItemMeta:
         return map_item(stream, item)
+
+    def cef_event(self, stream: str, item: dict[str, Any]):
+        """The item in CEF as Sophos's SIEM script writes it (see sophos_central.cef)."""
+        return cef_event(stream, item)
 
     def test_connection(
         self, *, config: dict[str, Any], secret: str, deadline: float = 15.0, **options: Any
