@@ -7,8 +7,6 @@ import datetime as dt
 from django.conf import settings
 
 from collector.choices import SourceState
-from collector.delivery.retention import enforce_hard_cap, purge_floor
-from collector.delivery.runs import kick_delivery
 from collector.engine.claims import now
 from collector.engine.health import expire_gaps
 from collector.engine.lifecycle import finish_stop, kick, kick_tenant
@@ -21,6 +19,8 @@ def dispatch() -> dict:
     Runs from one django-q2 schedule. Safe to run concurrently with itself: every queueing is a
     compare-and-swap on ``queued_at``.
     """
+    from collector.delivery.runs import kick_delivery  # delivery builds on the engine, not back
+
     moment = now()
     stopped = Source.objects.filter(state=SourceState.STOPPING).values_list("pk", flat=True)
     removed = sum(finish_stop(pk) for pk in list(stopped))
@@ -48,6 +48,8 @@ def purge() -> dict:
     Messages a destination has not delivered yet stay (collector.delivery.retention), unless the
     hard cap forces them out, which raises a data-loss Error for each destination that lost some.
     """
+    from collector.delivery.retention import enforce_hard_cap, purge_floor
+
     moment = now()
     message_cutoff = moment - dt.timedelta(days=settings.MESSAGE_RETENTION_DAYS)
     run_cutoff = moment - dt.timedelta(days=settings.RUN_RETENTION_DAYS)
