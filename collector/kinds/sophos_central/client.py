@@ -604,14 +604,14 @@ class SophosSession(KindSession):
                 if len(batch) > 1:
                     limit = max(1, len(batch) // 2)
                     continue
-                state.checked(batch[0], int(reply.server_time or server_now(url)))
+                state.checked(batch[0], self._answered(reply, url))
                 notices.append(
                     classify.endpoint_refused(
                         reply, tenant=tenant, endpoint_id=batch[0], secrets=self._secrets()
                     )
                 )
                 continue
-            stored = state.absorb(batch, items, reply.server_time or server_now(url))
+            stored = state.absorb(batch, items, self._answered(reply, url))
             if not restored:
                 restored = True
                 notices.append(classify.endpoint_access_restored(tenant))
@@ -619,6 +619,16 @@ class SophosSession(KindSession):
             notices = []
         if notices:
             yield Page(ep.STREAM, tenant, [], state.checkpoint(), notices=notices)
+
+    @staticmethod
+    def _answered(reply: Reply, url: str) -> int:
+        """When a lookup was answered, rounded up to the next second of the server's clock.
+
+        The ``Date`` header truncates to whole seconds; rounding up makes every alert raised
+        before the lookup count as covered by it, so its endpoint is not queued again.
+        """
+        moment = reply.server_time if reply.server_time is not None else server_now(url)
+        return int(moment) + 1
 
     def _lookup(
         self, url: str, headers: dict[str, str], tenant: Tenant, batch: list[str]
