@@ -10,6 +10,7 @@ import json
 import re
 from html import unescape
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -536,3 +537,41 @@ def test_a_bad_refresh_setting_fails_loudly(settings, simulator):
     settings.SOPHOS_ENDPOINT_REFRESH_HOURS = "0.5"
     with kind.open(config={"clientId": cred.client_id}, secret=cred.client_secret) as session:
         assert session.endpoint_refresh == 1800.0
+
+
+# --- for real -----------------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_a_cluster_collects_alerts_without_the_endpoint_role_then_the_endpoints(
+    make_collector, simulator_factory, cluster_factory
+):
+    """A real django-q2 cluster, the simulator over a socket: a credential without the Endpoint
+    role collects every alert and warns; once the role is granted the endpoints follow."""
+    from tests.conftest import wait_for
+    from tests.test_engine_cluster import add_source, collected, retry_now, runs_finished, served
+
+    sim = simulator_factory(events=300, alerts=120, late_fraction=0)
+    sim.set_fault("status", api="Endpoints", status=403)
+    cluster_factory(extra_env=sim.env())
+    source = add_source(make_collector(), sim)
+    warning = wait_for(lambda: open_warnings(source), message="the endpoint warning")[0]
+    wait_for(lambda: collected(source).count() == served(sim) == 420, message="every alert")
+    wait_for(lambda: runs_finished(source), message="the runs to finish")
+    source.refresh_from_db()
+    assert source.state == SourceState.COLLECTING
+    assert records(source).count() == 0
+    assert set(checkpoint(source)["pending"]) == sim.named_endpoints()
+    assert warning.details["tenantId"] == sim.tenants[0].id
+
+    sim.clear_faults()
+    sim.add_items("Alerts", 2)
+    retry_now(source)
+    wait_for(
+        lambda: sorted(endpoint_ids(source)) == sorted(sim.named_endpoints()),
+        message="the endpoint records",
+    )
+    wait_for(lambda: open_warnings(source) == [], message="the warning to resolve")
+    wait_for(lambda: checkpoint(source)["pending"] == [], message="an empty queue")
+    assert collected(source).count() == 422
