@@ -371,6 +371,24 @@ def test_the_queue_is_bounded_and_says_what_it_dropped(simulator_factory, queued
     assert pages[-1].notices[0].name == ACCESS
 
 
+def test_a_large_queue_is_looked_up_100_ids_a_request_and_stored_500_a_page(simulator_factory):
+    sim = simulator_factory(alerts=4000, endpoints=1500)
+    cred = sim.credential()
+    config = {"clientId": cred.client_id, "supported_apis": ["Alerts"]}
+    with kind.open(config=config, secret=cred.client_secret, **FAST) as session:
+        tenant = session.authenticate().tenants[0]
+        list(session.pages(stream="Alerts", tenant=tenant, checkpoint=None))
+        pages = list(session.pages(stream="Endpoints", tenant=tenant, checkpoint=None))
+    named = len(sim.named_endpoints())
+    assert named > 1000
+    queued, *lookup_pages = pages
+    assert queued.items == [] and len(queued.checkpoint["pending"]) == named
+    assert [len(p.items) for p in lookup_pages] == [500, 500, named - 1000]
+    assert [len(p.checkpoint["pending"]) for p in lookup_pages] == [named - 500, named - 1000, 0]
+    assert lookups(sim) == {"requests": -(-named // 100), "ids": named, "single": 0}
+    assert all(p.bytes > 0 for p in lookup_pages)
+
+
 # --- partner credentials ----------------------------------------------------------------------------
 
 

@@ -585,9 +585,14 @@ class SophosSession(KindSession):
             notices = []
         limit = ep.IDS_LIMIT
         restored = False
+        # Lookups since the last page: a page per PAGE_IDS ids keeps the checkpoint (which holds
+        # every endpoint seen) from being rewritten after each request of a large queue.
+        found: list[dict[str, Any]] = []
+        looked = size = 0
         while state.pending:
             batch = state.pending[:limit]
-            reply, items, size = self._lookup(url, headers, tenant, batch)
+            reply, items, answer_size = self._lookup(url, headers, tenant, batch)
+            size += answer_size
             if reply.status == 403:
                 log.warning(
                     "Sophos endpoints of tenant %s: the Endpoint API is denied (HTTP 403)",
@@ -598,7 +603,9 @@ class SophosSession(KindSession):
                         reply, tenant=tenant, pending=len(state.pending), secrets=self._secrets()
                     )
                 )
-                yield Page(ep.STREAM, tenant, [], state.checkpoint(), bytes=size, notices=notices)
+                yield Page(
+                    ep.STREAM, tenant, found, state.checkpoint(), bytes=size, notices=notices
+                )
                 return
             if reply.status == 400:
                 if len(batch) > 1:
@@ -611,14 +618,18 @@ class SophosSession(KindSession):
                     )
                 )
                 continue
-            stored = state.absorb(batch, items, self._answered(reply, url))
+            found.extend(state.absorb(batch, items, self._answered(reply, url)))
+            looked += len(batch)
             if not restored:
                 restored = True
                 notices.append(classify.endpoint_access_restored(tenant))
-            yield Page(ep.STREAM, tenant, stored, state.checkpoint(), bytes=size, notices=notices)
-            notices = []
-        if notices:
-            yield Page(ep.STREAM, tenant, [], state.checkpoint(), notices=notices)
+            if looked >= ep.PAGE_IDS or not state.pending:
+                yield Page(
+                    ep.STREAM, tenant, found, state.checkpoint(), bytes=size, notices=notices
+                )
+                found, looked, size, notices = [], 0, 0, []
+        if notices or found:
+            yield Page(ep.STREAM, tenant, found, state.checkpoint(), bytes=size, notices=notices)
 
     @staticmethod
     def _answered(reply: Reply, url: str) -> int:

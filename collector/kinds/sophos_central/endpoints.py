@@ -16,7 +16,8 @@ Within one tenant run the session is shared and the engine collects Alerts, Even
    newest alert naming it, and yields that checkpoint with no items first: it is committed before
    any lookup, so a failed lookup loses nothing.
 3. It then looks the pending ids up, :data:`IDS_LIMIT` at a time with the ``ids`` filter, and
-   yields a page per batch: the records worth storing and the checkpoint without that batch.
+   yields a page per :data:`PAGE_IDS` ids: the records worth storing and the checkpoint without
+   those ids.
 
 Endpoints checkpoint::
 
@@ -50,6 +51,7 @@ from collector.kinds.sophos_central.mapping import endpoint_digest
 STREAM = "Endpoints"
 PATH = "/endpoint/v1/endpoints"
 IDS_LIMIT = 100  # ids one lookup filters on (the simulator refuses more, see the contract)
+PAGE_IDS = 500  # ids looked up per page yielded (each page rewrites the checkpoint)
 PAGE_SIZE_LIMIT = 500  # the Endpoint API's pages.maxSize
 PENDING_LIMIT = 5000  # ids an Endpoints checkpoint keeps waiting; beyond, the oldest are dropped
 MENTIONS_LIMIT = 5000  # endpoints an Alerts checkpoint carries
