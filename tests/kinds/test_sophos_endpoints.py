@@ -451,6 +451,17 @@ def test_source_page_shows_the_third_stream(simulator_factory, make_source, queu
     assert '<option value="Endpoints">Endpoints</option>' in html  # the reset form's streams
 
 
+def test_the_add_source_page_says_endpoint_details_come_with_alerts(admin_client, make_collector):
+    collector = make_collector()
+    url = reverse("collector:source_add", args=[collector.pk, "sophos-central"])
+    html = unescape(admin_client.get(url).content.decode())
+    assert "Endpoint details come with Alerts" in html  # the help beside the form
+    assert "as _sourceName Endpoints" in html  # the Supported APIs field's help
+    assert "Service Principal Read-Only" in html
+    # Still the seed's two choices.
+    assert re.findall(r'name="supported_apis" value="(\w+)"', html) == ["Alerts", "Events"]
+
+
 def test_log_search_finds_endpoints_by_stream_and_hostname(
     simulator_factory, make_source, queued, admin_client
 ):
