@@ -1,4 +1,5 @@
-"""A local Sophos Central: token, whoami, tenants, SIEM events and alerts, Common Alerts.
+"""A local Sophos Central: token, whoami, tenants, SIEM events and alerts, Common Alerts,
+endpoints.
 
 A program of its own, without Django: ``python -m sophos_simulator`` (or the product's
 ``python manage.py sophos_simulator`` wrapper) runs it for demos and manual tests, and tests and
@@ -21,6 +22,11 @@ is strict, from deterministic seeded data. Python API::
         sim.advance(3600)                     # move the simulator clock forward
         sim.add_items("Alerts", 5, tenant=None, late_seconds=30)
         sim.item_ids(tenant_id, "Events")     # every item id that exists now
+        sim.endpoint_ids(tenant_id)           # the endpoints the Endpoint API serves
+        sim.named_endpoints(tenant_id)        # those that endpoint alerts name now
+        sim.add_items("Alerts", 5, endpoint=endpoint_id)   # endpoint alerts about one endpoint
+        sim.endpoint(endpoint_id)             # its record now; touch_endpoint(id) changes it
+        sim.set_fault("status", api="Endpoints", status=403)   # a credential without the role
         sim.expire_tokens()
 
 ``Simulator(config, **overrides)`` also takes the settings as keywords
@@ -31,8 +37,10 @@ control interface over HTTP (``/_simulator/stats``, ``/_simulator/faults`` ...) 
 simulator").
 
 Counters for "items served == items stored" checks: ``stats()["tenants"][id]["streams"]`` has,
-per stream (``Events``, ``Alerts`` from the Common Alerts API, ``SiemAlerts``), ``available``
-(items that exist), ``served`` (distinct items sent in full at least once) and ``served_total``.
+per stream (``Events``, ``Alerts`` from the Common Alerts API, ``SiemAlerts``, ``Endpoints``
+from the Endpoint API), ``available`` (items that exist), ``served`` (distinct items sent in full
+at least once) and ``served_total``; ``["endpoint_lookups"]`` counts Endpoint API calls. The
+Endpoint API's contract is ``docs/sophos-endpoint-api.md``.
 """
 
 from sophos_simulator.config import (

@@ -8,6 +8,7 @@ escaped ahead of time; a million items take seconds, not minutes. Every item's J
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import time
 from json.encoder import encode_basestring_ascii as _q
@@ -327,6 +328,20 @@ TENANT_NAMES = (
     "Tyrell Corporation",
     "Cyberdyne Systems",
 )
+# Alerts of these products name the device they concern in ``managedAgent``; only ``endpoint``
+# alerts name an agent the Endpoint API serves (the Sumo source looks up those alone). Products
+# missing here (other, emailGateway, webGateway, iaas) name no managed agent at all.
+AGENT_TYPES = {
+    "endpoint": None,  # the endpoint's own type: computer or server
+    "server": "server",
+    "encryption": "computer",
+    "firewall": "firewall",
+    "mobile": "mobile",
+    "wireless": "accessPoint",
+    "ztna": "ztnaGateway",
+}
+# Positions in CATEGORIES of the categories whose product is endpoint.
+ENDPOINT_CATEGORIES = tuple(i for i, entry in enumerate(CATEGORIES) if entry[1] == "endpoint")
 GEOGRAPHY = {"eu01": "IE", "eu02": "DE", "us01": "US", "us02": "US", "us03": "US", "ca01": "CA",
              "au01": "AU", "jp01": "JP", "in01": "IN", "br01": "BR"}  # fmt: skip
 
@@ -338,7 +353,7 @@ _EVENT = (
 )
 _COMMON_ALERT = (
     '{"id":"%s","allowedActions":["acknowledge"],"category":"%s","description":%s,'
-    '"groupKey":"%s","managedAgent":{"id":"%s","type":"%s"},"person":{"id":"%s"},'
+    '"groupKey":"%s",%s"person":{"id":"%s"},'
     '"product":"%s","raisedAt":"%s","severity":"%s","tenant":{"id":"%s","name":%s},"type":"%s"}'
 )
 _SIEM_ALERT = (
@@ -374,8 +389,9 @@ class ItemFactory:
         self.unknown_fraction = config.unknown_category_fraction
         self.zoneless_fraction = config.zoneless_fraction
         rng = random.Random(f"{seed}:endpoints:{tenant_id}")
+        self.seed = seed
         self.endpoints = []
-        for i in range(24):
+        for i in range(config.endpoints):
             name = f"{rng.choice(HOST_NAMES)}-{i + 1}"
             platform = rng.choice(PLATFORMS)
             self.endpoints.append(
@@ -391,8 +407,10 @@ class ItemFactory:
                     "person": uuid_from(rng),
                 }
             )
+        self.endpoint_index = {ep["id"]: i for i, ep in enumerate(self.endpoints)}
         self._names: dict[tuple[int, int], str] = {}
         self._alert_texts: dict[tuple[int, int], str] = {}
+        self._agents: dict[tuple[str, int], str] = {}
         self._group_keys = {
             entry[2]: base64.b64encode(f"1,{entry[2]},{513 + i},".encode()).decode()
             for i, entry in enumerate(CATEGORIES + UNKNOWN_CATEGORIES)
@@ -443,15 +461,51 @@ class ItemFactory:
         )
         return text.encode(), type_index
 
-    def alert(self, created_ms: int, raised_ms: int | None = None) -> tuple[bytes, bytes, int]:
-        """One alert created at ``created_ms``: (SIEM alert JSON, Common alert JSON, raisedAt ms)."""
+    def _agent(self, product: str, ep_index: int) -> str:
+        """The ``managedAgent`` member (with its trailing comma) of an alert, or "" for none.
+
+        An endpoint alert names the endpoint; other products name a device of their own whose
+        id is derived, not drawn, so the seeded sequence of every other value stays the same.
+        """
+        key = (product, ep_index)
+        agent = self._agents.get(key)
+        if agent is None:
+            ep = self.endpoints[ep_index]
+            if product == "endpoint":
+                agent_id, agent_type = ep["id"], ep["type"]
+            elif product in AGENT_TYPES:
+                digest = hashlib.sha256(f"{self.seed}:{ep['id']}:{product}".encode()).hexdigest()
+                agent_id = (
+                    f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-8{digest[17:20]}-{digest[20:32]}"
+                )
+                agent_type = AGENT_TYPES[product]
+            else:
+                agent_id = ""
+            agent = (
+                f'"managedAgent":{{"id":"{agent_id}","type":"{agent_type}"}},' if agent_id else ""
+            )
+            self._agents[key] = agent
+        return agent
+
+    def alert(
+        self, created_ms: int, raised_ms: int | None = None, endpoint: str | None = None
+    ) -> tuple[bytes, bytes, int]:
+        """One alert created at ``created_ms``: (SIEM alert JSON, Common alert JSON, raisedAt ms).
+
+        ``endpoint`` (an endpoint id of this tenant) makes it an endpoint alert about that one.
+        """
         rng = self.rng
-        if rng.random() < self.unknown_fraction:
+        if endpoint is not None:
+            index = ENDPOINT_CATEGORIES[rng.randrange(len(ENDPOINT_CATEGORIES))]
+        elif rng.random() < self.unknown_fraction:
             index = len(CATEGORIES) + rng.randrange(len(UNKNOWN_CATEGORIES))
         else:
             index = rng.randrange(len(CATEGORIES))
         category, product, atype, template = (CATEGORIES + UNKNOWN_CATEGORIES)[index]
-        ep_index = rng.randrange(len(self.endpoints))
+        if endpoint is not None:
+            ep_index = self.endpoint_index[endpoint]
+        else:
+            ep_index = rng.randrange(len(self.endpoints))
         ep = self.endpoints[ep_index]
         description = self._alert_texts.get((index, ep_index))
         if description is None:
@@ -467,8 +521,7 @@ class ItemFactory:
             category,
             description,
             self._group_keys[atype],
-            ep["id"],
-            ep["type"],
+            self._agent(product, ep_index),
             ep["person"],
             product,
             iso_ms(raised_ms, zone),

@@ -21,7 +21,7 @@ DEFAULT_PORT = 8765
 
 DESCRIPTION = (
     "Run a local Sophos Central simulator (token, whoami, tenants, SIEM events and alerts, "
-    "Common Alerts) with generated data, faults and counters. Control it over HTTP under "
+    "Common Alerts, endpoints) with generated data, faults and counters. Control it over HTTP under "
     "/_simulator/ (stats, faults, advance, items) from this machine. See the README."
 )
 
@@ -72,6 +72,19 @@ OPTIONS = (
     ),
     ("--events", "events", int, "SIEM events backlog per tenant (default 500)."),
     ("--alerts", "alerts", int, "Alerts backlog per tenant (default 50)."),
+    (
+        "--endpoints",
+        "endpoints",
+        int,
+        "Managed endpoints per tenant, named by alerts and served by the Endpoint API "
+        "(default 24).",
+    ),
+    (
+        "--endpoint-change-hours",
+        "endpoint_change_hours",
+        float,
+        "Some endpoints' health and addresses change this often (default 8; 0: never).",
+    ),
     (
         "--backlog-hours",
         "backlog_hours",
@@ -134,6 +147,18 @@ OPTIONS = (
         "tenants_max_page_size",
         int,
         "Largest tenants listing pageSize (default 100).",
+    ),
+    (
+        "--endpoints-max-page-size",
+        "endpoints_max_page_size",
+        int,
+        "Endpoint API pages.maxSize (default 500).",
+    ),
+    (
+        "--endpoints-max-ids",
+        "endpoints_max_ids",
+        int,
+        "Most ids one Endpoint API request may filter on (default 100).",
     ),
     ("--tls-cert", "tls_cert", str, "PEM certificate file: serve HTTPS (with --tls-key)."),
     ("--tls-key", "tls_key", str, "PEM private key file of --tls-cert."),

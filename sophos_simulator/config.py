@@ -77,6 +77,10 @@ class SimulatorConfig:
     late_max_seconds: float = 60.0
     unknown_category_fraction: float = 0.02
     zoneless_fraction: float = 0.05  # share of alerts whose raisedAt has no zone designator
+    # Managed agents per tenant: the devices alerts and events name, and what the Endpoint API
+    # serves. Some change every `endpoint_change_hours` of simulator time (0: never).
+    endpoints: int = 24
+    endpoint_change_hours: float = 8.0
     # Limits, as the real API has them.
     events_limit_min: int = 200
     events_limit_max: int = 1000
@@ -84,6 +88,9 @@ class SimulatorConfig:
     alerts_max_page_size: int = 1000
     alerts_default_page_size: int = 50
     tenants_max_page_size: int = 100
+    endpoints_max_page_size: int = 500
+    endpoints_default_page_size: int = 50
+    endpoints_max_ids: int = 100  # ids one Endpoint API request may filter on
     window_hours: float = 24.0
     token_lifetime: float = 3600.0
     latency: float = 0.0  # added to every answer
@@ -117,6 +124,15 @@ class SimulatorConfig:
             raise ValueError("events_limit_min must be between 1 and events_limit_max")
         if self.alerts_max_page_size < 1:
             raise ValueError("alerts_max_page_size must be at least 1")
+        for name in ("endpoints", "endpoints_max_page_size", "endpoints_max_ids"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not 1 <= self.endpoints_default_page_size <= self.endpoints_max_page_size:
+            raise ValueError(
+                "endpoints_default_page_size must be between 1 and endpoints_max_page_size"
+            )
+        if self.endpoint_change_hours < 0:
+            raise ValueError("endpoint_change_hours must not be negative")
         for name in ("late_fraction", "unknown_category_fraction", "zoneless_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")

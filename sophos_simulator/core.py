@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import threading
@@ -19,6 +20,7 @@ from sophos_simulator.catalog import (
 )
 from sophos_simulator.config import SimulatorConfig
 from sophos_simulator.faults import Fault, FaultBook
+from sophos_simulator.inventory import Inventory
 from sophos_simulator.store import AlertStore, ItemStore, Served
 
 STREAMS = ("Events", "Alerts")
@@ -121,6 +123,7 @@ class Simulator:
         self._factories: dict[str, ItemFactory] = {}
         self.events: dict[str, ItemStore] = {}
         self.alerts: dict[str, AlertStore] = {}
+        self.inventories: dict[str, Inventory] = {}
         window_ms = int(cfg.backlog_hours * 3600 * 1000)
         now_ms = int(now * 1000)
         for tenant in self.tenants:
@@ -128,6 +131,9 @@ class Simulator:
                 seed=cfg.seed, tenant_id=tenant.id, tenant_name=tenant.name, config=cfg
             )
             self._factories[tenant.id] = factory
+            self.inventories[tenant.id] = Inventory(
+                seed=cfg.seed, tenant_id=tenant.id, agents=factory.endpoints, created=now
+            )
             events, alerts = ItemStore(), AlertStore()
             n_events, n_alerts = backlog[tenant.id]
             times = random.Random(f"{cfg.seed}:times:{tenant.id}")
@@ -235,16 +241,22 @@ class Simulator:
         tenant: str | None = None,
         late_seconds: float = 0.0,
         event_type: str | None = None,
+        endpoint: str | None = None,
     ) -> int:
         """Let ``count`` items arrive now for one tenant (id or name) or, with None, every tenant.
 
         ``late_seconds`` dates them (event ``when``, alert ``raisedAt``) that far in the past: they
-        arrive late. Returns the number of items added.
+        arrive late. ``endpoint`` (an id of :meth:`endpoint_ids`) makes alerts endpoint alerts
+        about that endpoint, of its tenant. Returns the number of items added.
         """
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}")
         type_index = EVENT_TYPE_INDEX[event_type] if event_type else None
         targets = [self.tenant(tenant)] if tenant is not None else list(self.tenants)
+        if endpoint is not None:
+            if stream != "Alerts":
+                raise ValueError("endpoint= applies to alerts only")
+            targets = [self.endpoint_tenant(endpoint, tenant)]
         with self.lock:
             self.sync()
             created = int(self.now() * 1000)
@@ -256,7 +268,9 @@ class Simulator:
                         data, kind = factory.event(created, type_index, when_ms=stamp)
                         self.events[target.id].append(data, created, kind)
                     else:
-                        siem, common, raised = factory.alert(created, raised_ms=stamp)
+                        siem, common, raised = factory.alert(
+                            created, raised_ms=stamp, endpoint=endpoint
+                        )
                         self.alerts[target.id].add(siem, common, created, raised)
         return count * len(targets)
 
@@ -267,6 +281,53 @@ class Simulator:
             self.sync(target.id)
             store = self.events[target.id] if stream == "Events" else self.alerts[target.id]
             return store.ids()
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    def endpoint_ids(self, tenant: str | None = None) -> list[str]:
+        """Ids of the endpoints of one tenant (None: the first) that the Endpoint API serves."""
+        return [agent.id for agent in self.inventories[self.tenant(tenant).id].endpoints]
+
+    def named_endpoints(self, tenant: str | None = None) -> set[str]:
+        """Ids of the endpoints that endpoint alerts of one tenant (None: the first) name now:
+        what a client that looks up the endpoints of every alert it read must have asked for."""
+        target = self.tenant(tenant)
+        with self.lock:
+            self.sync(target.id)
+            named = set()
+            for data in self.alerts[target.id].common:
+                alert = json.loads(data)
+                if alert["product"] == "endpoint":
+                    named.add(alert["managedAgent"]["id"])
+            return named
+
+    def endpoint_tenant(self, endpoint_id: str, tenant: str | None = None) -> SimTenant:
+        """The tenant an endpoint belongs to (looked for in ``tenant`` only, when given)."""
+        candidates = [self.tenant(tenant)] if tenant is not None else self.tenants
+        for candidate in candidates:
+            if endpoint_id in self.inventories[candidate.id].by_id:
+                return candidate
+        raise KeyError(f"no endpoint {endpoint_id!r}")
+
+    def endpoint(self, endpoint_id: str, *, view: str = "full") -> dict[str, Any]:
+        """An endpoint's record as the Endpoint API would serve it now (served nothing)."""
+        inventory = self.inventories[self.endpoint_tenant(endpoint_id).id]
+        with self.lock:
+            return inventory.record(
+                inventory.by_id[endpoint_id], self.now(), view=view, period=self.change_period
+            )
+
+    def touch_endpoint(self, endpoint_id: str, tenant: str | None = None) -> None:
+        """Change one endpoint now (tamper protection flips, it was seen this instant), so the
+        next lookup finds a record that differs from the last."""
+        target = self.endpoint_tenant(endpoint_id, tenant)
+        with self.lock:
+            self.inventories[target.id].touch(endpoint_id, self.now())
+
+    @property
+    def change_period(self) -> float:
+        """Seconds between the changes of drifting endpoints (0: they never change)."""
+        return self.config.endpoint_change_hours * 3600.0
 
     # --- faults -----------------------------------------------------------------------------
 
@@ -321,33 +382,51 @@ class Simulator:
 
         ``tenants[id]["streams"][stream]`` has ``available`` (items that exist now), ``served``
         (distinct items sent in full at least once) and ``served_total`` (with repeats), for
-        ``Events``, ``Alerts`` (Common Alerts API) and ``SiemAlerts``; ``totals`` sums them.
-        ``requests[path][status]`` counts answers (status 0: connection reset without one).
+        ``Events``, ``Alerts`` (Common Alerts API), ``SiemAlerts`` and ``Endpoints`` (endpoint
+        records of the Endpoint API); ``totals`` sums them. ``tenants[id]["endpoint_lookups"]``
+        counts the Endpoint API calls that reached the tenant (right host and X-Tenant-ID):
+        ``requests`` list calls, ``ids`` the ids they filtered on, ``single`` ``/endpoints/{id}``
+        calls. ``requests[path][status]`` counts answers (status 0: connection reset without one).
         """
         with self.lock:
             self.sync()
             totals = {
                 s: {"available": 0, "served": 0, "served_total": 0}
-                for s in ("Events", "Alerts", "SiemAlerts")
+                for s in ("Events", "Alerts", "SiemAlerts", "Endpoints")
             }
+            lookups = {"requests": 0, "ids": 0, "single": 0}
             tenants = {}
             for tenant in self.tenants:
                 streams = {}
+                inventory = self.inventories[tenant.id]
                 for stream in totals:
-                    store = self.events[tenant.id] if stream == "Events" else self.alerts[tenant.id]
-                    served = self.served_of(tenant.id, stream)
+                    if stream == "Endpoints":
+                        size, served = len(inventory), inventory.served
+                    else:
+                        store = (
+                            self.events[tenant.id] if stream == "Events" else self.alerts[tenant.id]
+                        )
+                        size, served = len(store), self.served_of(tenant.id, stream)
                     entry = {
-                        "available": len(store),
+                        "available": size,
                         "served": served.distinct,
                         "served_total": served.total,
                     }
                     for key, value in entry.items():
                         totals[stream][key] += value
                     streams[stream] = entry
+                mine = {
+                    "requests": inventory.requests,
+                    "ids": inventory.ids_asked,
+                    "single": inventory.single,
+                }
+                for key, value in mine.items():
+                    lookups[key] += value
                 tenants[tenant.id] = {
                     "name": tenant.name,
                     "region": tenant.region,
                     "streams": streams,
+                    "endpoint_lookups": mine,
                 }
             requests: dict[str, dict[str, int]] = {}
             for (path, status), count in sorted(self._requests.items()):
@@ -358,6 +437,7 @@ class Simulator:
                 "tokens_issued": self.tokens_issued,
                 "tenants": tenants,
                 "totals": totals,
+                "endpoint_lookups": lookups,
                 "requests": requests,
                 "faults": self.faults.list(),
             }

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from sophos_simulator.catalog import EVENT_TYPE_INDEX, GEOGRAPHY, iso_ms
+from sophos_simulator.inventory import VIEWS
 from sophos_simulator.store import SEQ_MASK
 
 if TYPE_CHECKING:
@@ -470,3 +471,113 @@ def _alerts(sim: Simulator, req: Request, params: dict[str, str]) -> Answer:
 def _alert_matches(data: bytes, filters: dict[str, set[str]]) -> bool:
     item = json.loads(data)
     return all(str(item.get(name)) in wanted for name, wanted in filters.items())
+
+
+# --- Endpoint API -------------------------------------------------------------------------------
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+ENDPOINT_KEY_TAG = "EP"
+
+
+def _endpoint_key(position: int) -> str:
+    return base64.urlsafe_b64encode(f"{ENDPOINT_KEY_TAG}|{position}".encode()).decode()
+
+
+def _endpoint_position(sim: Simulator, key: str) -> int:
+    try:
+        tag, position = base64.urlsafe_b64decode(key.encode()).decode().split("|")
+        if tag != ENDPOINT_KEY_TAG or int(position) < 0:
+            raise ValueError(key)
+        return int(position)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _bad(sim, "Invalid pageFromKey")
+
+
+def _view(sim: Simulator, req: Request, default: str) -> str:
+    view = req.param("view") or default
+    if view not in VIEWS:
+        raise _bad(sim, f"view must be one of {', '.join(VIEWS)}")
+    return view
+
+
+def endpoint_list(sim: Simulator, req: Request) -> Answer:
+    """``GET /endpoint/v1/endpoints``: ids (repeated or a comma list), pageSize, pageFromKey,
+    pageTotal, view. Unknown ids are left out, as a filter does; more ids than the limit, a
+    pageSize above the maximum, a malformed id, view or key are refused with 400."""
+    tenant = data_tenant(sim, req)
+    cfg = sim.config
+    size = _int(
+        sim, req, "pageSize", cfg.endpoints_default_page_size, 1, cfg.endpoints_max_page_size
+    )
+    view = _view(sim, req, "summary")
+    wanted: list[str] | None = None
+    if "ids" in req.query:
+        wanted = []
+        for value in req.query["ids"]:
+            wanted.extend(part.strip() for part in value.split(",") if part.strip())
+        if not wanted:
+            raise _bad(sim, "ids must name at least one endpoint")
+        if not all(_UUID.match(part) for part in wanted):
+            raise _bad(sim, "ids must be endpoint UUIDs")
+        wanted = list(dict.fromkeys(wanted))
+        if len(wanted) > cfg.endpoints_max_ids:
+            raise _bad(sim, f"ids takes at most {cfg.endpoints_max_ids} endpoints per request")
+    key = req.param("pageFromKey")
+    start = _endpoint_position(sim, key) if key else 0
+    with sim.lock:
+        inventory = sim.inventories[tenant.id]
+        inventory.requests += 1
+        inventory.ids_asked += len(wanted or ())
+        if wanted is None:
+            chosen = inventory.endpoints
+        else:
+            asked = set(wanted)
+            chosen = [agent for agent in inventory.endpoints if agent.id in asked]
+        page = chosen[start : start + size]
+        now = sim.now()
+        items = [
+            inventory.record(agent, now, view=view, period=sim.change_period) for agent in page
+        ]
+        more = start + size < len(chosen)
+        picked = [agent.index for agent in page]
+    pages: dict[str, Any] = {"size": size, "maxSize": cfg.endpoints_max_page_size}
+    if key:
+        pages["fromKey"] = key
+    if more:
+        pages["nextKey"] = _endpoint_key(start + size)
+    if (req.param("pageTotal") or "").lower() == "true":
+        pages["total"] = max(1, math.ceil(len(chosen) / size))
+        pages["items"] = len(chosen)
+
+    def on_sent():
+        with sim.lock:
+            inventory.served.mark(picked)
+
+    answer = json_answer(200, {"items": items, "pages": pages})
+    answer.on_sent = on_sent
+    return answer
+
+
+def endpoint_single(sim: Simulator, req: Request) -> Answer:
+    """``GET /endpoint/v1/endpoints/{id}``: one endpoint (view ``full`` by default), 404 when the
+    tenant has no such endpoint."""
+    tenant = data_tenant(sim, req)
+    endpoint_id = req.path.rsplit("/", 1)[-1]
+    if not _UUID.match(endpoint_id):
+        raise _bad(sim, "The endpoint id must be a UUID")
+    view = _view(sim, req, "full")
+    with sim.lock:
+        inventory = sim.inventories[tenant.id]
+        inventory.single += 1
+        agent = inventory.by_id.get(endpoint_id)
+        if agent is None:
+            raise Rejected(data_error(sim, 404, "notFound", "Endpoint not found"))
+        item = inventory.record(agent, sim.now(), view=view, period=sim.change_period)
+
+    def on_sent():
+        with sim.lock:
+            inventory.served.mark([agent.index])
+
+    answer = json_answer(200, item)
+    answer.on_sent = on_sent
+    return answer

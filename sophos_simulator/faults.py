@@ -18,6 +18,9 @@ Kinds:
   ``pages.nextKey`` (Common Alerts) that the API cannot decode, so the request that sends it
   back is refused with 400 (``Invalid cursor`` / ``Invalid pageFromKey``). Other APIs answer
   as usual.
+
+The Endpoint API is ``api="Endpoints"``: ``set_fault("status", api="Endpoints", status=403)`` is
+a credential without the Endpoint role, while alerts and events still answer.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ KINDS = (
     "status", "slow", "drop", "reset", "malformed", "truncated", "wrong_shape", "body",
     "bad_cursor",
 )  # fmt: skip
-# API names as the client reports them, plus the SIEM alerts endpoint and groups.
-APIS = ("Token", "Whoami", "Tenants", "Events", "Alerts", "SiemAlerts")
-API_GROUPS = {"data": ("Events", "Alerts", "SiemAlerts"), "all": APIS}
+# API names as the client reports them, plus the SIEM alerts endpoint and groups. ``Endpoints``
+# is the Endpoint API (its list and its /endpoints/{id} calls).
+APIS = ("Token", "Whoami", "Tenants", "Events", "Alerts", "SiemAlerts", "Endpoints")
+API_GROUPS = {"data": ("Events", "Alerts", "SiemAlerts", "Endpoints"), "all": APIS}
 
 
 def canonical_api(name: str | None) -> str | None:

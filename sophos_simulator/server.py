@@ -51,8 +51,33 @@ ROUTES = {
     ("GET", "/siem/v1/alerts"): ("SiemAlerts", partial(endpoints.siem, stream="SiemAlerts")),
     ("GET", "/common/v1/alerts"): ("Alerts", endpoints.common_alerts),
     ("POST", "/common/v1/alerts/search"): ("Alerts", endpoints.alerts_search),
+    ("GET", "/endpoint/v1/endpoints"): ("Endpoints", endpoints.endpoint_list),
+}
+# Paths with one trailing segment of their own (an id): (method, prefix) -> (API, endpoint).
+PREFIX_ROUTES = {
+    ("GET", "/endpoint/v1/endpoints/"): ("Endpoints", endpoints.endpoint_single),
 }
 _PATHS = {path for _method, path in ROUTES}
+
+
+def route(method: str, path: str):
+    """The (API, endpoint) serving ``method path``, or None."""
+    entry = ROUTES.get((method, path))
+    if entry is not None:
+        return entry
+    for (route_method, prefix), prefixed in PREFIX_ROUTES.items():
+        rest = path[len(prefix) :]
+        if method == route_method and path.startswith(prefix) and rest and "/" not in rest:
+            return prefixed
+    return None
+
+
+def _known_path(path: str) -> bool:
+    """Whether some method is served at ``path`` (a wrong method is then 405, not 404)."""
+    return path in _PATHS or any(
+        path.startswith(prefix) and path[len(prefix) :] and "/" not in path[len(prefix) :]
+        for _method, prefix in PREFIX_ROUTES
+    )
 
 
 def control_hosts(*, port: int, scheme: str, bound: str, public: str) -> frozenset[str]:
@@ -138,9 +163,9 @@ class Handler(BaseHTTPRequestHandler):
             self.headers,
             body,
         )
-        entry = ROUTES.get((self.command, route_path))
+        entry = route(self.command, route_path)
         if entry is None:
-            status = 405 if route_path in _PATHS else 404
+            status = 405 if _known_path(route_path) else 404
             answer = endpoints.data_error(
                 sim, status, STATUS_NAMES[status], HTTPStatus(status).phrase
             )
@@ -335,8 +360,17 @@ def _control_route(sim: Simulator, method: str, path: str, query: dict, data: di
             tenant=data.get("tenant"),
             late_seconds=float(data.get("late_seconds", 0.0)),
             event_type=data.get("event_type"),
+            endpoint=data.get("endpoint"),
         )
         return ok(200, {"added": added})
+    if path == "/_simulator/endpoints" and method == "GET":
+        tenant = sim.tenant(query.get("tenant"))
+        return ok(200, {"tenant": tenant.id, "endpoints": sim.endpoint_ids(tenant.id)})
+    if path == "/_simulator/endpoints/touch" and method == "POST":
+        if not isinstance(data.get("id"), str):
+            raise ValueError("touch needs the endpoint's id")
+        sim.touch_endpoint(data["id"], tenant=data.get("tenant"))
+        return ok(200, {"touched": data["id"], "endpoint": sim.endpoint(data["id"])})
     if path == "/_simulator/tenants" and method == "GET":
         return ok(
             200,

@@ -64,8 +64,14 @@ def state_of(source):
 
 
 def collected(source=None):
-    query = Message.objects.filter(index="")
+    """The alerts and events stored: what :func:`served` counts. Endpoint records (one per
+    endpoint that endpoint alerts name, the Endpoints stream) are counted apart."""
+    query = Message.objects.filter(index="").exclude(stream="Endpoints")
     return query.filter(source=source) if source else query
+
+
+def endpoint_records(source):
+    return Message.objects.filter(index="", source=source, stream="Endpoints")
 
 
 def served(sim) -> int:
@@ -109,6 +115,10 @@ def test_a_new_source_walks_the_lifecycle_and_stores_what_was_served(
     source = add_source(make_collector(), sim)
     wait_for(lambda: state_of(source) == SourceState.COLLECTING, message="Collecting")
     wait_for(lambda: served(sim) == 1620 and collected(source).count() == 1620, message="all items")
+    wait_for(
+        lambda: endpoint_records(source).count() == len(sim.named_endpoints()),
+        message="the endpoint records",
+    )
     wait_for(lambda: runs_finished(source), message="the runs to finish")
     walk = list(
         SourceTransition.objects.filter(source=source)
@@ -120,12 +130,16 @@ def test_a_new_source_walks_the_lifecycle_and_stores_what_was_served(
     for stream in ("Events", "Alerts"):
         stored = set(collected(source).filter(stream=stream).values_list("vendor_id", flat=True))
         assert stored == set(sim.item_ids(tenant.id, stream))
+    # And one record of each endpoint that endpoint alerts name, stored after the alerts.
+    stored = {m.vendor_id.split(":")[0] for m in endpoint_records(source)}
+    assert stored == sim.named_endpoints()
     message = collected(source).first()
     assert (message.source_name, message.collector_name, message.tenant_id) == (
         source.name, source.collector.name, tenant.id,
     )  # fmt: skip
     runs = CollectionRun.objects.filter(source=source)
-    assert runs.count() >= 2 and set(runs.values_list("outcome", flat=True)) == {"success"}
+    assert runs.count() >= 3 and set(runs.values_list("outcome", flat=True)) == {"success"}
+    assert set(runs.values_list("stream", flat=True)) == {"Alerts", "Events", "Endpoints"}
 
 
 @pytest.mark.parametrize(
@@ -300,7 +314,12 @@ def test_partner_siem_fields_pause_resume_and_one_forbidden_tenant(
     message = collected(source).filter(stream="Alerts").first()
     assert message.fields["_siemForward"] == "true" and message.fields["team"] == "blue"
     assert message.siem_event_id and "unknownfield" not in message.fields
-    assert DroppedField.objects.get(name="unknownfield").count == 2 * 240
+    # Every stored message drops the field: alerts, events and endpoint records alike.
+    endpoints = sum(len(sim.named_endpoints(tenant)) for tenant in healthy)
+    wait_for(lambda: endpoint_records(source).count() == endpoints, message="endpoint records")
+    wait_for(lambda: runs_finished(source), message="the runs to finish")
+    stored = Message.objects.filter(index="", source=source).count()
+    assert DroppedField.objects.get(name="unknownfield").count == stored > 2 * 240
     # Pause: no polls; resume: runs again from its checkpoints.
     services.pause_source(source=source)
     assert state_of(source) == SourceState.PAUSED

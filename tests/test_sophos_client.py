@@ -176,7 +176,9 @@ def test_alerts_pages_follow_the_served_max_size(simulator_factory):
     # The first page asks for the safe 100; the rest for the maxSize the API reported.
     assert [len(p.items) for p in pages] == [100] + [250] * 3 + [150]
     assert sorted(ids(items)) == sorted(sim.item_ids(None, "Alerts"))
-    assert set(checkpoint) == {"raisedAt", "seen"}
+    # "endpoints": the endpoints of endpoint alerts, for the Endpoints stream (its own tests).
+    assert set(checkpoint) == {"raisedAt", "seen", "endpoints"}
+    assert set(checkpoint["endpoints"]) == sim.named_endpoints()
 
 
 def test_alerts_arriving_late_are_collected_once(simulator):
@@ -607,6 +609,7 @@ def test_connection_test_reports_in_plain_words(simulator_factory):
     count = len(report.samples)
     assert report.summary == (
         f"Authenticated as a partner credential with 3 tenants in eu01, us01. {count} recent items."
+        " Endpoint details: readable."
     )
     assert report.identity.id_type == "partner" and 5 <= count <= 10
 

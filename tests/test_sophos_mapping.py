@@ -34,7 +34,8 @@ def _seed():
 
 def test_kind_identity():
     assert kind.name == "Sophos Central"
-    assert kind.stream_names == ("Alerts", "Events")
+    # Endpoints last: endpoint details of endpoint alerts, collected with Alerts.
+    assert kind.stream_names == ("Alerts", "Events", "Endpoints")
     assert kind.icon == "kinds/sophos_central/icon.svg"
 
 
@@ -118,13 +119,18 @@ ODD_VALUES = st.none() | st.text() | st.integers() | st.floats() | st.lists(st.i
 
 
 @given(
-    st.dictionaries(st.sampled_from(["id", "when", "raisedAt", "group", "category"]), ODD_VALUES)
+    st.dictionaries(
+        st.sampled_from(["id", "when", "raisedAt", "group", "category", "lastSeenAt"]), ODD_VALUES
+    )
 )
 def test_map_item_never_raises(item):
     for stream in ("Alerts", "Events"):
         meta = kind.map_item(stream, item)
         assert isinstance(meta.vendor_id, str) and meta.vendor_id
         assert meta.siem_event_id in SIEM_EVENT_IDS
+    meta = kind.map_item("Endpoints", item)
+    assert isinstance(meta.vendor_id, str) and meta.vendor_id and len(meta.vendor_id) <= 128
+    assert meta.siem_event_id == "endpoint"
 
 
 def test_siem_event_id_cache_is_bounded():

@@ -181,7 +181,8 @@ def test_a_rejected_alerts_page_key_resumes_from_the_newest_alert(
     sim = simulator_factory(events=0, alerts=300)
     source = source_for(sim, make_source, ["Alerts"])
     sim.set_fault("bad_cursor", api="Alerts", times=1)  # the first page of 100
-    assert engine.run_source(source.pk) == "ok: 300 items"
+    # The alerts, and a record of each endpoint their endpoint alerts name.
+    assert engine.run_source(source.pk) == f"ok: {300 + len(sim.named_endpoints())} items"
     ids = stored_ids(source, "Alerts")
     assert sorted(ids) == sorted(sim.item_ids(None, "Alerts"))
     assert len(ids) == len(set(ids))

@@ -452,3 +452,99 @@ def unusable_credential(id_type: str) -> CollectionError:
 
 def bad_config(message: str, remedy: str) -> CollectionError:
     return CollectionError(CONFIG, message, remedy=remedy)
+
+
+ENDPOINT_ACCESS = "EndpointAccessWarning"
+ENDPOINT_BACKLOG = "EndpointBacklogWarning"
+ENDPOINT_REFUSED = "EndpointLookupWarning"
+
+
+def endpoint_scope(tenant: Tenant) -> str:
+    return f"Endpoints:{tenant.id}"
+
+
+def endpoints_denied(
+    reply: Reply, *, tenant: Tenant, pending: int, secrets: tuple[str, ...] = ()
+) -> Notice:
+    """The warning for a 403 of the Endpoint API alone: the credential reads alerts but lacks
+    the Endpoint role. Collection goes on; the endpoints wait in the checkpoint. It lasts until a
+    lookup succeeds (which resolves it), so it does not expire."""
+    code, _message, correlation = _vendor_fields(reply, secrets)
+    plural = "" if pending == 1 else "s"
+    message = (
+        f"Sophos Central denied the Endpoint API{_who(tenant)} ({_reason(reply.status)}): the API "
+        "credential lacks the Endpoint API permission, so the endpoint details of endpoint alerts "
+        f"are not collected. Alerts and events still are; {pending} endpoint{plural} wait to be "
+        "looked up."
+    )
+    return Notice(
+        name=ENDPOINT_ACCESS,
+        scope=endpoint_scope(tenant),
+        message=redact(message, secrets=secrets, limit=SENTENCE_LIMIT),
+        remedy=(
+            "Give the API credential a role that can read endpoints (e.g. Service Principal "
+            "Read-Only) in Sophos Central; the waiting endpoints are looked up at the next poll."
+        ),
+        details={
+            "api": "Endpoints",
+            "tenantId": tenant.id,
+            "status": reply.status,
+            "pending": pending,
+            "vendorCode": code,
+            "correlationId": correlation,
+        },
+    )
+
+
+def endpoint_access_restored(tenant: Tenant) -> Notice:
+    return Notice(name=ENDPOINT_ACCESS, scope=endpoint_scope(tenant), resolve=True)
+
+
+def endpoints_dropped(*, tenant: Tenant, dropped: int, limit: int) -> Notice:
+    """More endpoints waited for a lookup than a checkpoint keeps: the oldest were dropped."""
+    return Notice(
+        name=ENDPOINT_BACKLOG,
+        scope=endpoint_scope(tenant),
+        message=(
+            f"More than {limit} endpoints of tenant {_tenant(tenant)} waited to be looked up, so "
+            f"the {dropped} waiting longest were dropped: their details are not collected until "
+            "a new alert names them."
+        ),
+        remedy=(
+            "Nothing to do if the Endpoint API answers again; if it keeps refusing, give the API "
+            "credential a role that can read endpoints."
+        ),
+        details={"api": "Endpoints", "tenantId": tenant.id, "dropped": dropped, "limit": limit},
+        expires=True,
+    )
+
+
+def endpoint_refused(
+    reply: Reply, *, tenant: Tenant, endpoint_id: str, secrets: tuple[str, ...] = ()
+) -> Notice:
+    """The Endpoint API refused (400) the lookup of one endpoint on its own: it is given up."""
+    code, vendor_message, correlation = _vendor_fields(reply, secrets)
+    detail = f": {vendor_message}" if vendor_message else ""
+    return Notice(
+        name=ENDPOINT_REFUSED,
+        scope=endpoint_scope(tenant),
+        message=redact(
+            f"Sophos Central refused the lookup of endpoint {endpoint_id}{_who(tenant)} "
+            f"({_reason(reply.status)}{detail}), so its details are not collected.",
+            secrets=secrets,
+            limit=SENTENCE_LIMIT,
+        ),
+        remedy=(
+            "Nothing to do: the other endpoints are looked up as usual. If this keeps happening, "
+            "report it to the Sumo Sources maintainers with the correlation id."
+        ),
+        details={
+            "api": "Endpoints",
+            "tenantId": tenant.id,
+            "endpointId": endpoint_id,
+            "status": reply.status,
+            "vendorCode": code,
+            "correlationId": correlation,
+        },
+        expires=True,
+    )

@@ -1,4 +1,4 @@
-"""The Sophos Central session: token, whoami, tenants, and pages of events and alerts.
+"""The Sophos Central session: token, whoami, tenants, and pages of events, alerts and endpoints.
 
 Checkpoint formats (JSON, stored by the engine with the page they follow, handed back next run):
 
@@ -14,6 +14,10 @@ Checkpoint formats (JSON, stored by the engine with the page they follow, handed
   The next run asks from ``raisedAt`` minus ``alerts_overlap`` seconds (alerts can become visible a
   little after they were raised) and drops the ids in ``seen``, which holds every alert yielded in
   that overlap, so each alert is yielded once. Page keys (``pageFromKey``) live within a run only.
+  When endpoint details are collected the checkpoint also carries ``"endpoints"``: {endpoint id:
+  newest raisedAt epoch ms of an endpoint alert naming it}, see :mod:`.endpoints`.
+* Endpoints: ``{"pending": [<endpoint id>, ...], "seen": {<endpoint id>: [digest, stored at,
+  checked at]}}``; the flow, the refresh rule and the vendor ids are in :mod:`.endpoints`.
 
 A position the API refuses with 400 (a garbled ``next_cursor`` or ``nextKey``) would fail every
 later run if kept. Instead the session asks again from the time floor (events: ``position``, or
@@ -32,6 +36,7 @@ from typing import Any
 
 from collector.kinds.base import DataGap, Identity, KindSession, Notice, Page, Tenant
 from collector.kinds.sophos_central import classify
+from collector.kinds.sophos_central import endpoints as ep
 from collector.kinds.sophos_central.mapping import UTC, iso_ms, parse_time
 from collector.kinds.sophos_central.transport import (
     ALERTS_MAX_SIZE,
@@ -104,6 +109,7 @@ class SophosSession(KindSession):
         events_limit: int = EVENTS_LIMIT,
         alerts_page_size: int = ALERTS_PAGE_SIZE,
         alerts_overlap: float = ALERTS_OVERLAP,
+        endpoint_refresh: float = ep.REFRESH,
         **transport_options: Any,
     ):
         self.client_id = client_id
@@ -116,6 +122,12 @@ class SophosSession(KindSession):
         self.events_limit = max(EVENTS_LIMIT_MIN, min(EVENTS_LIMIT, int(events_limit)))
         self.alerts_page_size = max(1, int(alerts_page_size))
         self.alerts_overlap = float(alerts_overlap)
+        # Endpoint details come with alerts (the kind adds the stream whenever Alerts is chosen).
+        self.endpoint_details = ep.STREAM in self.supported_apis
+        self.endpoint_refresh = float(endpoint_refresh)
+        # Per tenant id: {endpoint id: newest raisedAt ms} of the endpoint alerts paged in this
+        # session (and carried in from the Alerts checkpoint), for the Endpoints stream after it.
+        self._mentions: dict[str, dict[str, int]] = {}
         self.http = Transport(extra_hosts=self.extra_hosts, verify=verify, **transport_options)
         self.identity: Identity | None = None
         self.tokens_fetched = 0
@@ -325,6 +337,8 @@ class SophosSession(KindSession):
             return self._event_pages(tenant, checkpoint if isinstance(checkpoint, dict) else {})
         if stream == "Alerts":
             return self._alert_pages(tenant, checkpoint if isinstance(checkpoint, dict) else {})
+        if stream == ep.STREAM:
+            return self._endpoint_pages(tenant, checkpoint if isinstance(checkpoint, dict) else {})
         raise ValueError(f"Sophos Central has no stream {stream!r}")
 
     def _event_pages(self, tenant: Tenant, checkpoint: dict[str, Any]) -> Iterator[Page]:
@@ -456,7 +470,13 @@ class SophosSession(KindSession):
             "pageSize": size,
         }
         headers = {"X-Tenant-ID": tenant.id}
-        previous = {"raisedAt": iso_ms(last) if last else None, "seen": dict(seen)}
+        previous: dict[str, Any] = {"raisedAt": iso_ms(last) if last else None, "seen": dict(seen)}
+        track = self.endpoint_details
+        if track:
+            mentions = self._mentions.setdefault(tenant.id, {})
+            for endpoint_id, mention_ms in ep.load_mentions(checkpoint.get("endpoints")).items():
+                mentions[endpoint_id] = max(mention_ms, mentions.get(endpoint_id, 0))
+            previous["endpoints"] = dict(mentions)
         notice: Notice | None = None
         fell_back = False  # at most once a run, as for events
         while True:
@@ -501,6 +521,10 @@ class SophosSession(KindSession):
                         seen[alert_id] = raised_ms
                     if moment and (last_ms is None or raised_ms > last_ms):
                         last_ms = raised_ms
+                    if track and (endpoint_id := ep.mentioned(item)):
+                        # An alert without a readable raisedAt counts as raised now.
+                        when = raised_ms if moment else int(server_now(url) * 1000)
+                        mentions[endpoint_id] = max(when, mentions.get(endpoint_id, 0))
                 fresh.append(item)
             if last_ms is not None:
                 floor = last_ms - overlap_ms
@@ -508,10 +532,15 @@ class SophosSession(KindSession):
                 if len(seen) > SEEN_LIMIT:
                     newest = sorted(seen.items(), key=lambda kv: kv[1])[-SEEN_LIMIT:]
                     seen = dict(newest)
-            current = {
+            current: dict[str, Any] = {
                 "raisedAt": iso_ms(_to_time(last_ms / 1000)) if last_ms is not None else None,
                 "seen": dict(seen),
             }
+            if track:
+                if last_ms is not None:
+                    mentions = ep.prune_mentions(mentions, last_ms, self.endpoint_refresh)
+                    self._mentions[tenant.id] = mentions
+                current["endpoints"] = dict(mentions)
             if fresh or current != previous or notice:
                 yield Page(
                     stream="Alerts",
@@ -526,6 +555,126 @@ class SophosSession(KindSession):
             if not next_key or not items or next_key == params.get("pageFromKey"):
                 return
             params["pageFromKey"] = next_key
+
+    def _endpoint_pages(self, tenant: Tenant, checkpoint: dict[str, Any]) -> Iterator[Page]:
+        """The Endpoints stream (:mod:`.endpoints`): queue the endpoints this session's alerts
+        named, commit that, then look them up a batch at a time.
+
+        A 403 (the credential lacks the Endpoint role) ends the stream with a warning and the
+        ids kept pending, without an error: alerts and events go on. A 400 for a batch halves it,
+        and an endpoint refused alone is given up with a warning, so one id the API will not
+        take cannot block the rest. Anything else raises the classified error like every API.
+        """
+        url = self._checked_host(tenant.api_host, api=ep.STREAM, tenant=tenant) + ep.PATH
+        headers = {"X-Tenant-ID": tenant.id}
+        state = ep.EndpointState.load(
+            checkpoint, now=server_now(url), refresh=self.endpoint_refresh
+        )
+        added, dropped = state.queue(self._mentions.get(tenant.id, {}))
+        notices: list[Notice] = []
+        if dropped:
+            log.warning(
+                "Sophos endpoints of tenant %s: %d waiting lookups dropped", tenant.id, dropped
+            )
+            notices.append(
+                classify.endpoints_dropped(tenant=tenant, dropped=dropped, limit=ep.PENDING_LIMIT)
+            )
+        if added or notices or not checkpoint:
+            # Committed before any lookup: whatever fails next, the queue is kept.
+            yield Page(ep.STREAM, tenant, [], state.checkpoint(), notices=notices)
+            notices = []
+        limit = ep.IDS_LIMIT
+        restored = False
+        # Lookups since the last page: a page per PAGE_IDS ids keeps the checkpoint (which holds
+        # every endpoint seen) from being rewritten after each request of a large queue.
+        found: list[dict[str, Any]] = []
+        looked = size = 0
+        while state.pending:
+            batch = state.pending[:limit]
+            reply, items, answer_size = self._lookup(url, headers, tenant, batch)
+            size += answer_size
+            if reply.status == 403:
+                log.warning(
+                    "Sophos endpoints of tenant %s: the Endpoint API is denied (HTTP 403)",
+                    tenant.id,
+                )
+                notices.append(
+                    classify.endpoints_denied(
+                        reply, tenant=tenant, pending=len(state.pending), secrets=self._secrets()
+                    )
+                )
+                yield Page(
+                    ep.STREAM, tenant, found, state.checkpoint(), bytes=size, notices=notices
+                )
+                return
+            if reply.status == 400:
+                if len(batch) > 1:
+                    limit = max(1, len(batch) // 2)
+                    continue
+                state.checked(batch[0], self._answered(reply, url))
+                notices.append(
+                    classify.endpoint_refused(
+                        reply, tenant=tenant, endpoint_id=batch[0], secrets=self._secrets()
+                    )
+                )
+                continue
+            found.extend(state.absorb(batch, items, self._answered(reply, url)))
+            looked += len(batch)
+            if not restored:
+                restored = True
+                notices.append(classify.endpoint_access_restored(tenant))
+            if looked >= ep.PAGE_IDS or not state.pending:
+                yield Page(
+                    ep.STREAM, tenant, found, state.checkpoint(), bytes=size, notices=notices
+                )
+                found, looked, size, notices = [], 0, 0, []
+        if notices or found:
+            yield Page(ep.STREAM, tenant, found, state.checkpoint(), bytes=size, notices=notices)
+
+    @staticmethod
+    def _answered(reply: Reply, url: str) -> int:
+        """When a lookup was answered, rounded up to the next second of the server's clock.
+
+        The ``Date`` header truncates to whole seconds; rounding up makes every alert raised
+        before the lookup count as covered by it, so its endpoint is not queued again.
+        """
+        moment = reply.server_time if reply.server_time is not None else server_now(url)
+        return int(moment) + 1
+
+    def _lookup(
+        self, url: str, headers: dict[str, str], tenant: Tenant, batch: list[str]
+    ) -> tuple[Reply, list[Any], int]:
+        """Look ``batch`` up with the ids filter, every page of it: (last reply, items, bytes).
+
+        A 400 or 403 is returned as the reply, with no items, for the caller to decide.
+        """
+        params: dict[str, Any] = {
+            "ids": list(batch),
+            "pageSize": min(ep.PAGE_SIZE_LIMIT, len(batch)),
+            "view": "full",
+        }
+        items: list[Any] = []
+        size = 0
+        # The filter names len(batch) endpoints: more pages than that means a key that loops.
+        for _ in range(len(batch) + 1):
+            reply = self._call(
+                ep.STREAM, url, params=params, headers=headers, tenant=tenant, allow=(400, 403)
+            )
+            size += len(reply.body)
+            if reply.status in (400, 403):
+                return reply, [], size
+            page = reply.data.get("items")
+            if not isinstance(page, list):
+                raise classify.wrong_shape(
+                    reply, "no items list", api=ep.STREAM, tenant=tenant, secrets=self._secrets()
+                )
+            items.extend(page)
+            pages = reply.data.get("pages")
+            next_key = pages.get("nextKey") if isinstance(pages, dict) else None
+            if not next_key or not page or next_key == params.get("pageFromKey"):
+                break
+            params = {**params, "pageFromKey": next_key}
+        return reply, items, size
 
     def _position_rejected(
         self, reply: Reply, stream: str, tenant: Tenant, resumed: float, floor: float | None
@@ -557,6 +706,18 @@ class SophosSession(KindSession):
         return DataGap(stream, tenant.id, _to_time(lost_from), _to_time(lost_until))
 
     # --- connection test --------------------------------------------------------------------
+
+    def endpoint_readable(self, tenant: Tenant, endpoint_id: str) -> bool:
+        """Whether the credential may read endpoint details: one ``/endpoints/{id}`` call (404,
+        an endpoint since deleted, still says yes). Raises CollectionError for other failures."""
+        if not ep.is_endpoint_id(endpoint_id):
+            raise ValueError("not an endpoint id")
+        url = self._checked_host(tenant.api_host, api=ep.STREAM, tenant=tenant)
+        url += f"{ep.PATH}/{endpoint_id}"
+        reply = self._call(
+            ep.STREAM, url, headers={"X-Tenant-ID": tenant.id}, tenant=tenant, allow=(403, 404)
+        )
+        return reply.status != 403
 
     def recent(self, stream: str, tenant: Tenant, count: int = 5) -> list[dict[str, Any]]:
         """A few recent items of one stream, for the connection test; stores nothing."""

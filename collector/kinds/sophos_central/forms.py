@@ -30,6 +30,11 @@ class SophosCentralSourceForm(SourceForm):
         widget=forms.CheckboxSelectMultiple,
         initial=list(STREAMS),
         error_messages={"required": "Select at least one of Alerts and Events."},
+        help_text=(
+            "Endpoint details (hostname, OS, IP addresses, health, tamper protection, last user) "
+            "of the endpoints that endpoint alerts name come with Alerts, as _sourceName "
+            "Endpoints."
+        ),
     )
 
     kind_name = "Sophos Central"

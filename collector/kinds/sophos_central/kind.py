@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+from collector.choices import ErrorType
 from collector.errors import CollectionError
 from collector.kinds.base import (
     INTEGER,
@@ -20,6 +21,7 @@ from collector.kinds.base import (
     StreamSpec,
 )
 from collector.kinds.sophos_central import classify
+from collector.kinds.sophos_central import endpoints as ep
 from collector.kinds.sophos_central.cef import cef_event
 from collector.kinds.sophos_central.client import WINDOW, SophosSession
 from collector.kinds.sophos_central.mapping import iso_ms, map_item
@@ -36,7 +38,12 @@ SETTINGS = {
     "SOPHOS_API_URL": ("SUMOSOURCES_SOPHOS_API_URL", "https://api.central.sophos.com"),
     "SOPHOS_EXTRA_HOSTS": ("SUMOSOURCES_SOPHOS_EXTRA_HOSTS", ""),
     "SOPHOS_VERIFY_TLS": ("SUMOSOURCES_SOPHOS_VERIFY_TLS", "true"),
+    # How old the last stored copy of an endpoint's details may get before an alert naming the
+    # endpoint stores it again, unchanged (a changed record is stored at once).
+    "SOPHOS_ENDPOINT_REFRESH_HOURS": ("SUMOSOURCES_SOPHOS_ENDPOINT_REFRESH_HOURS", "24"),
 }
+# The APIs a user chooses (the seed's Supported APIs); endpoint details come with Alerts.
+CHOSEN_STREAMS = ("Alerts", "Events")
 
 
 def setting(name: str) -> Any:
@@ -54,6 +61,24 @@ def setting(name: str) -> Any:
 
 
 _FALSE = {"0", "false", "no", "off"}
+
+
+def endpoint_refresh_seconds() -> float:
+    """``SOPHOS_ENDPOINT_REFRESH_HOURS`` in seconds; a value that is not a number of hours above
+    zero fails the run loudly (FirstPartyGeneric: it is this installation's setting)."""
+    raw = setting("SOPHOS_ENDPOINT_REFRESH_HOURS")
+    try:
+        hours = float(raw)
+    except (TypeError, ValueError):
+        hours = float("nan")
+    if not hours > 0 or hours == float("inf"):
+        raise CollectionError(
+            ErrorType.FIRST_PARTY_GENERIC,
+            f"SUMOSOURCES_SOPHOS_ENDPOINT_REFRESH_HOURS must be a number of hours above 0, not "
+            f"{str(raw)[:40]!r}.",
+            remedy="Correct the setting and restart the workers.",
+        )
+    return hours * 3600.0
 
 
 def tls_verify(value: Any) -> bool | str:
@@ -78,10 +103,14 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 class SophosCentralKind(SourceKind):
     name = "Sophos Central"
-    streams = (StreamSpec("Alerts", "#d63384"), StreamSpec("Events", "#0d6efd"))
+    streams = (
+        StreamSpec("Alerts", "#d63384"),
+        StreamSpec("Events", "#0d6efd"),
+        StreamSpec(ep.STREAM, "#fd7e14"),
+    )
     description = (
-        "Alerts and events from the Sophos Central APIs, with a tenant, partner or organization "
-        "API credential."
+        "Alerts (with the details of their endpoints) and events from the Sophos Central APIs, "
+        "with a tenant, partner or organization API credential."
     )
     icon = "kinds/sophos_central/icon.svg"
     help_template = "kinds/sophos_central/help.html"
@@ -95,7 +124,7 @@ class SophosCentralKind(SourceKind):
     secret_key = "clientSecret"
     siem_vendor = "Sophos"
     siem_product = "Sophos Central"
-    siem_event_id_source = "the alert category or the event group"
+    siem_event_id_source = "the alert category or the event group (endpoint for endpoint details)"
 
     @property
     def form_class(self):
@@ -110,17 +139,26 @@ class SophosCentralKind(SourceKind):
         return {
             "clientId": source.config.get("clientId", ""),
             "clientSecret": MASK,
-            "supported_apis": list(self.source_streams(source.config)),
+            "supported_apis": [
+                s for s in self.source_streams(source.config) if s in CHOSEN_STREAMS
+            ],
             "pollingInterval": source.polling_interval,
         }
 
     def source_streams(self, config: dict[str, Any]) -> tuple[str, ...]:
-        """The Supported APIs ticked on the form, in the kind's order (both when none is set)."""
+        """The Supported APIs ticked on the form, in the kind's order (both when none is set),
+        then Endpoints whenever Alerts is one of them: like the Sumo source, endpoint details of
+        endpoint alerts come with Alerts. Last, so alerts and events are stored before any
+        endpoint lookup can fail."""
         chosen = set(_strings(config.get("supported_apis")))
-        return tuple(s for s in self.stream_names if s in chosen) or self.stream_names
+        apis = tuple(s for s in CHOSEN_STREAMS if s in chosen) or CHOSEN_STREAMS
+        return (*apis, ep.STREAM) if "Alerts" in apis else apis
 
     def describe_item(self, item: dict[str, Any]) -> ItemLine:
-        """An alert by its raisedAt, category and description; an event by when, group, name."""
+        """An alert by its raisedAt, category and description; an event by when, group, name;
+        an endpoint record by lastSeenAt, its type and hostname, OS and health."""
+        if isinstance(item.get("hostname"), str) and ("os" in item or "health" in item):
+            return _describe_endpoint(item)
 
         def first(*keys: str) -> str:
             for key in keys:
@@ -138,10 +176,12 @@ class SophosCentralKind(SourceKind):
         """A session for one run. ``config`` uses the API's key names (``clientId``,
         ``supported_apis``, optional ``exclude_types``); ``options`` tune the HTTP behaviour
         (``timeout``, ``retries``, ``backoff``, ``retry_after_cap``, ``deadline``, ``sleep``,
-        ``events_limit``, ``alerts_page_size``, ``alerts_overlap``).
+        ``events_limit``, ``alerts_page_size``, ``alerts_overlap``, ``endpoint_refresh`` in
+        seconds, by default ``SOPHOS_ENDPOINT_REFRESH_HOURS``).
 
         Settings are read now, not at import, so tests and the simulator can override them.
         """
+        options.setdefault("endpoint_refresh", endpoint_refresh_seconds())
         return SophosSession(
             client_id=str(config.get("clientId") or "").strip(),
             secret=secret or "",
@@ -158,7 +198,12 @@ class SophosCentralKind(SourceKind):
         """Events: a checkpoint without a cursor whose ``position`` is ``moment``, so the next
         run asks ``from_date=moment``. Alerts: ``raisedAt`` at ``moment`` and nothing seen, so
         the next run asks from ``moment`` less the usual overlap (what it reads twice is stored
-        once). Both APIs serve the last 24 hours: an older moment is refused."""
+        once). Both APIs serve the last 24 hours: an older moment is refused. Endpoints, whatever
+        the moment: nothing pending and nothing seen, so the endpoints that alerts of the last
+        refresh period name are looked up and stored again (a copy identical to a stored one is
+        dropped by the unique key); a reset of Alerts re-reads alerts, which queue theirs."""
+        if stream == ep.STREAM:
+            return {"pending": [], "seen": {}}
         oldest = time.time() - WINDOW
         if moment.timestamp() < oldest:
             limit = dt.datetime.fromtimestamp(oldest, dt.UTC)
@@ -193,16 +238,25 @@ class SophosCentralKind(SourceKind):
                 identity = session.authenticate()
                 summary = f"Authenticated as {identity.label}."
                 samples: list[dict[str, Any]] = []
+                readable: list[tuple] = []
                 for stream in session.supported_apis:
+                    if stream not in CHOSEN_STREAMS:
+                        continue
                     for tenant in identity.tenants[:1]:
                         try:
-                            samples.extend(session.recent(stream, tenant))
+                            items = session.recent(stream, tenant)
                         except CollectionError as exc:
                             if not exc.tenant_scoped:
                                 raise
                             summary += f" Tenant {tenant.name or tenant.id} could not be read: {exc.message}"
+                            continue
+                        samples.extend(items)
+                        if stream == "Alerts":
+                            readable.extend((tenant, item) for item in items)
                 plural = "" if len(samples) == 1 else "s"
                 summary += f" {len(samples)} recent item{plural}."
+                if session.endpoint_details:
+                    summary += _endpoint_check(session, readable)
                 return ConnectionReport(True, summary, identity, samples[:10])
         except CollectionError as exc:
             prefix = ""
@@ -224,3 +278,38 @@ class SophosCentralKind(SourceKind):
         from collector.kinds.sophos_central import demo
 
         return demo.start(port=port)
+
+
+def _endpoint_check(session: SophosSession, alerts: list[tuple]) -> str:
+    """The connection test's word on endpoint details: one lookup of an endpoint that a recent
+    alert names. Never fails the test; says nothing when no alert names an endpoint."""
+    for tenant, alert in alerts:
+        endpoint_id = ep.mentioned(alert)
+        if endpoint_id is None:
+            continue
+        try:
+            readable = session.endpoint_readable(tenant, endpoint_id)
+        except CollectionError as exc:
+            return f" Endpoint details: could not be checked ({exc.message})"
+        if readable:
+            return " Endpoint details: readable."
+        return " Endpoint details: not readable (the credential lacks the Endpoint role)."
+    return ""
+
+
+def _describe_endpoint(item: dict[str, Any]) -> ItemLine:
+    def text(value: Any) -> str:
+        return str(value)[:100] if value not in (None, "") else ""
+
+    os_info = item.get("os") if isinstance(item.get("os"), dict) else {}
+    health = item.get("health") if isinstance(item.get("health"), dict) else {}
+    parts = [text(item.get("hostname"))]
+    if os_info.get("name") or os_info.get("platform"):
+        parts.append(text(os_info.get("name") or os_info.get("platform")))
+    if health.get("overall"):
+        parts.append(f"health {text(health['overall'])}")
+    return ItemLine(
+        time=text(item.get("lastSeenAt")),
+        type=text(item.get("type")) or "endpoint",
+        text=", ".join(p for p in parts if p)[:300],
+    )

@@ -1,4 +1,5 @@
-"""Per-item metadata of Sophos Central alerts and events: vendor id, message time, SIEM event id.
+"""Per-item metadata of Sophos Central alerts, events and endpoint records: vendor id, message
+time, SIEM event id.
 
 :func:`map_item` runs once for every stored item (30,000+ items/s), so everything that can be
 decided ahead of time lives in lookup tables built at import; a call costs a few dict lookups and
@@ -12,6 +13,8 @@ import datetime as dt
 import hashlib
 import json
 from typing import Any
+
+import orjson
 
 from collector.kinds.base import ItemMeta
 
@@ -147,10 +150,44 @@ def _fallback_id(item: Any) -> str:
 
 # Which item field holds the message time and which the category, per stream.
 _FIELDS = {"Alerts": ("raisedAt", "category"), "Events": ("when", "group")}
+ENDPOINT_EVENT_ID = "endpoint"  # `_siemEventID` of endpoint records
+# Fields of an endpoint record that change without anything an analyst reads changing: every
+# check-in moves lastSeenAt (and online, where the API sends it).
+VOLATILE_ENDPOINT_FIELDS = frozenset({"lastSeenAt", "online"})
+
+
+def _canonical(value: Any) -> bytes:
+    """One spelling of a JSON value whatever its key order (nested keys sorted too)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, sort_keys=True, default=str).encode("utf-8", "replace")
+
+
+def endpoint_digest(item: dict[str, Any]) -> str:
+    """What an endpoint record says, as 16 hex digits: every field but the volatile ones."""
+    stable = {k: v for k, v in item.items() if k not in VOLATILE_ENDPOINT_FIELDS}
+    return hashlib.sha256(_canonical(stable)).hexdigest()[:16]
+
+
+def _endpoint_meta(item: Any) -> ItemMeta:
+    """An endpoint record: ``<id>:<digest of the whole record>`` (a refresh, which differs at
+    least in lastSeenAt, is a new message; a re-fetch of the same record is the same one),
+    lastSeenAt and ``endpoint``."""
+    if type(item) is not dict:
+        return ItemMeta(_fallback_id(item), None, ENDPOINT_EVENT_ID)
+    endpoint_id = item.get("id")
+    if type(endpoint_id) is str and endpoint_id:
+        vendor_id = f"{endpoint_id[:80]}:{hashlib.sha256(_canonical(item)).hexdigest()[:16]}"
+    else:
+        vendor_id = _fallback_id(item)
+    return ItemMeta(vendor_id, parse_time(item.get("lastSeenAt")), ENDPOINT_EVENT_ID)
 
 
 def map_item(stream: str, item: Any) -> ItemMeta:
-    """Vendor id, message time and SIEM event id of one alert or event; never raises."""
+    """Vendor id, message time and SIEM event id of one alert, event or endpoint; never raises."""
+    if stream == "Endpoints":
+        return _endpoint_meta(item)
     time_key, category_key = _FIELDS.get(stream, _FIELDS["Events"])
     if type(item) is not dict:
         return ItemMeta(_fallback_id(item), None, UNCATEGORIZED)
