@@ -17,7 +17,7 @@ from collector.models import Collector, Source
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = [
-    name for name in ("tests.sim_fixtures",) if importlib.util.find_spec(name) is not None
+    name for name in ("tests.support.sim_fixtures",) if importlib.util.find_spec(name) is not None
 ]
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from collector import engine
 from collector.choices import SourceState
 from collector.models import Checkpoint, Source, Tenant
-from tests.test_api import legacy_error, source_path
+from tests.api.test_api import legacy_error, source_path
 
 OLD_EVENTS = {"cursor": "VjJfQ1VSU09SfGJyb2tlbg==", "position": "2026-01-01T00:00:00.000Z"}
 

@@ -19,9 +19,9 @@ from collector.buckets import bucket_floor
 from collector.choices import DestinationState, Severity
 from collector.crypto import MASK
 from collector.models import DeliveryBucket, Destination, HealthEvent, Message
+from tests.api.test_api import Api, basic, fresh, legacy_error
 from tests.support.file_destination import PATH, delivered
 from tests.support.messages import make_messages
-from tests.test_api import Api, basic, fresh, legacy_error
 
 TOKEN = "tok-SECRET-value-123"
 NEW_TOKEN = "tok-NEW-value-456"

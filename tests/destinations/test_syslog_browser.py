@@ -11,7 +11,7 @@ from collector.delivery import runs
 from collector.models import Destination
 from tests.support.messages import make_messages
 from tests.support.rsyslog import Rsyslog
-from tests.test_browser_screens import browser_page, login  # noqa: F401 - a fixture
+from tests.views.test_browser_screens import browser_page, login  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.browser
 

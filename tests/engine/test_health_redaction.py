@@ -11,7 +11,7 @@ from collector.engine import health, runs
 from collector.errors import CollectionError
 from collector.models import CollectionRun, HealthEvent
 from collector.redact import REDACTED
-from tests.fake_kind import FakeKind
+from tests.support.fake_kind import FakeKind
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 BEARER = "Bearer q1w2e3r4t5y6u7i8o9p0"

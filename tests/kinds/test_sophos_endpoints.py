@@ -579,7 +579,7 @@ def test_a_cluster_collects_alerts_without_the_endpoint_role_then_the_endpoints(
     """A real django-q2 cluster, the simulator over a socket: a credential without the Endpoint
     role collects every alert and warns; once the role is granted the endpoints follow."""
     from tests.conftest import wait_for
-    from tests.test_engine_cluster import add_source, collected, retry_now, runs_finished, served
+    from tests.engine.test_cluster import add_source, collected, retry_now, runs_finished, served
 
     sim = simulator_factory(events=300, alerts=120, late_fraction=0)
     sim.set_fault("status", api="Endpoints", status=403)

@@ -19,7 +19,7 @@ from collector.management.commands.demo import (
     stop_demos,
 )
 from collector.models import Collector, Source
-from tests.fake_kind import FakeKind
+from tests.support.fake_kind import FakeKind
 
 
 @pytest.fixture

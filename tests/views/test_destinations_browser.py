@@ -6,7 +6,7 @@ import pytest
 
 from collector.models import Destination
 from tests.support.file_destination import PATH, delivered
-from tests.test_browser_screens import browser_page, login  # noqa: F401 - a fixture
+from tests.views.test_browser_screens import browser_page, login  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.browser
 

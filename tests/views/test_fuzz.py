@@ -37,9 +37,9 @@ from collector.views.base import kind_slug
 from collector.views.health import EventFilterForm
 from collector.views.keys import AccessKeyForm
 from collector.views.search import SearchForm
+from tests.api.test_api import basic
+from tests.api.test_fuzz import json_values
 from tests.support.queries import no_nul_in_queries
-from tests.test_api import basic
-from tests.test_api_fuzz import json_values
 
 FUZZ = settings(
     max_examples=20,

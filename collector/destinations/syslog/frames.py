@@ -14,7 +14,7 @@ CEF the severity follows the CEF severity's bands (0-3 informational, 4-6 warnin
 
 **JSON payload**: one flat object on one line, the Sumo metadata first and the vendor item last::
 
-    {"_source":"Sophos East","_sourceCategory":"sophos/east","_collector":"Hosted EU",
+    {"_source":"EU East","_sourceCategory":"security/east","_collector":"Hosted EU",
      "_sourceName":"Alerts","tenant":"Acme","_siemEventID":"malware", <custom fields>,
      "_messageId":123,"_messageTime":"2026-05-01T10:00:00.123Z",
      "_receiptTime":"2026-05-01T10:00:01.456Z","message":{<the vendor JSON as stored>}}

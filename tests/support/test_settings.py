@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from sumosources.env import database_from_url, env_bool, env_int
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _start(tmp_path, **env):

@@ -15,8 +15,8 @@ from django_q.status import Stat
 from collector.auth import create_access_key
 from collector.choices import SourceState
 from collector.models import Checkpoint, HealthEvent
+from tests.api.test_api import Api, basic, legacy_error
 from tests.conftest import wait_for
-from tests.test_api import Api, basic, legacy_error
 
 URL = reverse("api:status")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from collector.models import Collector, Field, Source
-from tests.test_browser_screens import browser_page, login  # noqa: F401 - a fixture
+from tests.views.test_browser_screens import browser_page, login  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from collector.auth import create_access_key
 from collector.crypto import MASK
 from collector.models import Collector
-from tests.test_api import Api, basic
+from tests.api.test_api import Api, basic
 
 FUZZ = settings(
     max_examples=150,

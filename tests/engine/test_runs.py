@@ -22,7 +22,7 @@ from collector.models import (
     SourceTransition,
 )
 from collector.models import Tenant as TenantRow
-from tests.fake_kind import FakeKind, item
+from tests.support.fake_kind import FakeKind, item
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def test_the_vocabulary_is_the_seeds():
 
 
 def _seed():
-    for base in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
+    for base in (Path(__file__).resolve().parents[3] / "shared", Path("/work/shared")):
         path = base / "seed" / "sophos-central-source.txt"
         if path.exists():
             return path.open()
