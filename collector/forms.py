@@ -156,19 +156,75 @@ class CollectorForm(forms.ModelForm):
         return name
 
 
-class SourceForm(forms.ModelForm):
-    """The fields every source kind shares, in the order of the seed's form.
-
-    The form protocol a kind's form (a subclass) follows:
+class KindFormMixin:
+    """The form protocol a kind's form follows, shared by source and destination forms.
 
     * ``kind_name``: the registered kind it belongs to.
     * ``fieldsets``: the kind's own fields as titled groups (collector.kinds.base.Fieldset), in
-      page order; ``polling_interval`` may be placed in one, else it comes last.
-    * ``secret_field``: the name of its secret field ("" for none). The base form renders it
-      empty, keeps the stored secret when it is left blank (or sent as ``********``), and
-      requires it on a new source.
-    * ``kind_config()``: the non-secret configuration stored in ``Source.config``.
+      page order.
+    * ``secret_field``: its secret field ("" for none): rendered empty, kept when left blank or
+      sent as ``********``, required on a new row unless ``secret_required`` is False.
+    * ``kind_config()``: the non-secret configuration the row stores.
     """
+
+    kind_name = ""
+    secret_field = ""
+    secret_required = True
+    fieldsets: tuple = ()
+
+    def _prepare_secret(self) -> None:
+        secret = self.fields.get(self.secret_field)
+        if secret is None:
+            return
+        if self.instance.has_secret:
+            secret.help_text = "Leave blank to keep the current secret."
+        elif self.secret_required:
+            secret.required = True
+
+    def _clean_secret(self, cleaned: dict) -> None:
+        if self.secret_field not in self.fields:
+            return
+        secret = cleaned.get(self.secret_field) or ""
+        if secret == MASK:
+            secret = ""
+        cleaned[self.secret_field] = secret
+        if (
+            self.secret_required
+            and not secret
+            and not self.instance.has_secret
+            and self.secret_field not in self.errors
+        ):
+            label = self.fields[self.secret_field].label
+            self.add_error(
+                self.secret_field, ValidationError(f"{label} is required.", code="required")
+            )
+
+    def kind_config(self) -> dict:
+        """The non-secret configuration stored on the row; kinds override it."""
+        return {}
+
+    def new_secret(self) -> str:
+        """The secret to store, or "" to keep the stored one."""
+        if not self.secret_field or not hasattr(self, "cleaned_data"):
+            return ""
+        return self.cleaned_data.get(self.secret_field) or ""
+
+    def kind_field_groups(self) -> list[dict]:
+        """The kind's fieldsets with their bound fields, for the template."""
+        return [
+            {
+                "title": fieldset.title,
+                "fields": [self[name] for name in fieldset.fields if name in self.fields],
+                "test_connection": fieldset.test_connection,
+            }
+            for fieldset in self.fieldsets
+        ]
+
+
+class SourceForm(KindFormMixin, forms.ModelForm):
+    """The fields every source kind shares, in the order of the seed's form; a kind's form
+    (a subclass) follows :class:`KindFormMixin`'s protocol and may place ``polling_interval`` in
+    one of its fieldsets, else it comes last."""
 
     fields = FieldsMapField(
         required=False,
@@ -190,10 +246,6 @@ class SourceForm(forms.ModelForm):
         f"{settings.POLLING_INTERVAL_DEFAULT} seconds by default.",
     )
 
-    kind_name = ""
-    secret_field = ""
-    fieldsets: tuple = ()
-
     class Meta:
         model = Source
         fields = ["name", "description", "category", "forward_to_siem", "fields"]
@@ -210,12 +262,7 @@ class SourceForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["polling_interval"].initial = self.instance.polling_interval
-        secret = self.fields.get(self.secret_field)
-        if secret is not None:
-            if self.instance.has_secret:
-                secret.help_text = "Leave blank to keep the current secret."
-            else:
-                secret.required = True
+        self._prepare_secret()
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -241,40 +288,13 @@ class SourceForm(forms.ModelForm):
         if "_siemForward" in fields:
             cleaned["forward_to_siem"] = str(fields.pop("_siemForward")).lower() == "true"
         cleaned["fields"] = fields
-        if self.secret_field in self.fields:
-            secret = cleaned.get(self.secret_field) or ""
-            if secret == MASK:
-                secret = ""
-            cleaned[self.secret_field] = secret
-            if not secret and not self.instance.has_secret and self.secret_field not in self.errors:
-                label = self.fields[self.secret_field].label
-                self.add_error(
-                    self.secret_field, ValidationError(f"{label} is required.", code="required")
-                )
+        self._clean_secret(cleaned)
         return cleaned
 
-    def kind_config(self) -> dict:
-        """The non-secret configuration stored in ``Source.config``; kinds override it."""
-        return {}
-
-    def new_secret(self) -> str:
-        """The secret to store, or "" to keep the stored one."""
-        if not self.secret_field or not hasattr(self, "cleaned_data"):
-            return ""
-        return self.cleaned_data.get(self.secret_field) or ""
-
     def kind_field_groups(self) -> list[dict]:
-        """The kind's fieldsets with their bound fields, for the template; the polling interval
-        comes last unless a fieldset places it."""
+        """The kind's fieldsets; the polling interval comes last unless a fieldset places it."""
         placed = {name for fieldset in self.fieldsets for name in fieldset.fields}
-        groups = [
-            {
-                "title": fieldset.title,
-                "fields": [self[name] for name in fieldset.fields if name in self.fields],
-                "test_connection": fieldset.test_connection,
-            }
-            for fieldset in self.fieldsets
-        ]
+        groups = super().kind_field_groups()
         if "polling_interval" not in placed:
             groups.append(
                 {
@@ -310,12 +330,10 @@ class FieldForm(forms.Form):
         return name
 
 
-class DestinationForm(forms.ModelForm):
+class DestinationForm(KindFormMixin, forms.ModelForm):
     """The fields every destination kind shares; a kind's form adds its own fieldsets.
 
-    The form protocol is the source forms' (see :class:`SourceForm`): ``kind_name``,
-    ``fieldsets``, ``secret_field`` (blank keeps the stored secret, ``********`` too) and
-    ``kind_config()``. ``start_from`` only matters on creation: ``new`` starts after the newest
+    A kind's form follows :class:`KindFormMixin`'s protocol, as source kinds' forms do. ``start_from`` only matters on creation: ``new`` starts after the newest
     stored message, ``all`` with everything still stored.
     """
 
@@ -327,10 +345,6 @@ class DestinationForm(forms.ModelForm):
         required=False,
         help_text="Where a new destination's delivery starts.",
     )
-
-    kind_name = ""
-    secret_field = ""
-    fieldsets: tuple = ()
 
     class Meta:
         model = Destination
@@ -345,12 +359,7 @@ class DestinationForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        secret = self.fields.get(self.secret_field)
-        if secret is not None:
-            if self.instance.has_secret:
-                secret.help_text = "Leave blank to keep the current secret."
-            elif getattr(self, "secret_required", True):
-                secret.required = True
+        self._prepare_secret()
         if self.instance.pk:
             del self.fields["start_from"]
 
@@ -391,30 +400,8 @@ class DestinationForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self.secret_field in self.fields:
-            secret = cleaned.get(self.secret_field) or ""
-            if secret == MASK:
-                secret = ""
-            cleaned[self.secret_field] = secret
+        self._clean_secret(cleaned)
         return cleaned
-
-    def kind_config(self) -> dict:
-        return {}
-
-    def new_secret(self) -> str:
-        if not self.secret_field or not hasattr(self, "cleaned_data"):
-            return ""
-        return self.cleaned_data.get(self.secret_field) or ""
-
-    def kind_field_groups(self) -> list[dict]:
-        return [
-            {
-                "title": fieldset.title,
-                "fields": [self[name] for name in fieldset.fields if name in self.fields],
-                "test_connection": fieldset.test_connection,
-            }
-            for fieldset in self.fieldsets
-        ]
 
 
 def destination_form_class(kind: str) -> type[DestinationForm]:

@@ -429,3 +429,27 @@ def form_message(form, names: dict[str, str], where: str) -> str:
         for error in errors:
             parts.extend(f"{label}: {message}" for message in error.messages)
     return " ".join(parts)
+
+
+def config_value(config: dict, key: str, spec, where: str, code: str):
+    """One value of a kind's ``config`` for its form, checked against the JSON type the kind
+    declares for it (collector.kinds.base.ConfigKey): strings, string arrays, integers, booleans
+    and objects; a 400 naming ``<where>.<key>`` otherwise."""
+    from collector.kinds.base import BOOLEAN, INTEGER, OBJECT, TEXT, TEXT_LIST
+
+    if spec.json_type == TEXT:
+        return text_value(config, key, where, code)
+    value = config.get(key)
+    if value is None:
+        return [] if spec.json_type == TEXT_LIST else None
+    name = f"{where}.{key}"
+    if spec.json_type == TEXT_LIST:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise bad_request(f"{name} must be an array of strings.", code)
+    elif spec.json_type == INTEGER and type(value) is not int:
+        raise bad_request(f"{name} must be an integer.", code)
+    elif spec.json_type == BOOLEAN and not isinstance(value, bool):
+        raise bad_request(f"{name} must be true or false.", code)
+    elif spec.json_type == OBJECT and not isinstance(value, dict):
+        raise bad_request(f"{name} must be an object.", code)
+    return value

@@ -21,6 +21,7 @@ from collector.api.common import (
     Method,
     bad_request,
     check_id,
+    config_value,
     empty_response,
     entity_response,
     etag_of,
@@ -36,7 +37,7 @@ from collector.api.common import (
 from collector.crypto import MASK
 from collector.destinations import all_destination_kinds, get_destination_kind
 from collector.forms import destination_form_class
-from collector.kinds.base import BOOLEAN, INTEGER, OBJECT, TEXT, TEXT_LIST, ConfigKey
+from collector.kinds.base import ConfigKey
 from collector.models import Destination
 from collector.shapes import destination_config, destination_json
 from collector.status import delivery_figures
@@ -135,33 +136,15 @@ def _kind_of(obj: dict, code: str) -> str:
     return kind
 
 
-def _typed(config: dict, key: str, spec: ConfigKey, code: str):
-    """One config value for the form: strings, string arrays and integers are checked here;
-    other JSON types a kind declares are handed to its form as they are."""
-    where = f"destination.config.{key}"
-    if spec.json_type == TEXT:
-        return text_value(config, key, "destination.config", code)
-    value = config.get(key)
-    if value is None:
-        return [] if spec.json_type == TEXT_LIST else None
-    if spec.json_type == TEXT_LIST:
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise bad_request(f"{where} must be an array of strings.", code)
-    elif spec.json_type == INTEGER and type(value) is not int:
-        raise bad_request(f"{where} must be an integer.", code)
-    elif spec.json_type == BOOLEAN and not isinstance(value, bool):
-        raise bad_request(f"{where} must be true or false.", code)
-    elif spec.json_type == OBJECT and not isinstance(value, dict):
-        raise bad_request(f"{where} must be an object.", code)
-    return value
-
-
 def _form_data(obj: dict, kind: str, code: str) -> tuple[dict, dict]:
     """The form's data dict from a ``destination`` object, and the JSON config it came from."""
     config = expect_object(obj.get("config", {}), "destination.config", code)
     keys = kind_keys(kind)
     expect_keys(config, keys, "destination.config", code)
-    data = {spec.form_field: _typed(config, key, spec, code) for key, spec in keys.items()}
+    data = {
+        spec.form_field: config_value(config, key, spec, "destination.config", code)
+        for key, spec in keys.items()
+    }
     for key in ("name", "description", "route"):
         data[key] = text_value(obj, key, "destination", code)
     siem = obj.get("siem", False)

@@ -21,6 +21,7 @@ from collector.api.common import (
     Method,
     bad_request,
     check_id,
+    config_value,
     empty_response,
     entity_response,
     etag_of,
@@ -32,13 +33,12 @@ from collector.api.common import (
     not_found,
     require_if_match,
     route,
-    text_value,
 )
 from collector.choices import SourceState
 from collector.crypto import MASK
 from collector.forms import CheckpointResetForm, source_form_class
 from collector.kinds import all_kinds, get_kind
-from collector.kinds.base import TEXT, TEXT_LIST, ConfigKey
+from collector.kinds.base import TEXT, ConfigKey
 from collector.models import Source
 from collector.shapes import SOURCE_TYPE, source_config, source_json
 
@@ -155,28 +155,15 @@ def _kind_of(obj: dict, code: str) -> str:
     return kind
 
 
-def _typed(config: dict, key: str, spec: ConfigKey, code: str):
-    where = f"source.config.{key}"
-    if spec.json_type == TEXT:
-        return text_value(config, key, "source.config", code)
-    value = config.get(key)
-    if value is None:
-        return [] if spec.json_type == TEXT_LIST else None
-    if spec.json_type == TEXT_LIST:
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise bad_request(f"{where} must be an array of strings.", code)
-        return value
-    if type(value) is not int:
-        raise bad_request(f"{where} must be an integer.", code)
-    return value
-
-
 def _form_data(obj: dict, kind: str, code: str) -> tuple[dict, dict]:
     """The form's data dict from a ``source`` object, and the JSON config it came from."""
     config = expect_object(obj.get("config"), "source.config", code)
     keys = {**COMMON_KEYS, **kind_keys(kind)}
     expect_keys(config, (*keys, "fields"), "source.config", code)
-    data = {spec.form_field: _typed(config, key, spec, code) for key, spec in keys.items()}
+    data = {
+        spec.form_field: config_value(config, key, spec, "source.config", code)
+        for key, spec in keys.items()
+    }
     # The form moves fields._siemForward onto forward_to_siem; without it the box is unticked.
     data["fields"] = map_value(config, "fields", "source.config", code)
     data["forward_to_siem"] = False
