@@ -75,6 +75,14 @@ def _log_event(event: HealthEvent, status: str) -> None:
         message_time=moment,
         receipt_time=moment,
     )
+    # A destination routing health events (alerting through a webhook) hears of it in seconds.
+    transaction.on_commit(_kick_deliveries)
+
+
+def _kick_deliveries() -> None:
+    from collector.engine.ingest import _kick_deliveries as kick
+
+    kick()
 
 
 def open_event(

@@ -227,3 +227,21 @@ def test_the_test_message_is_marked_and_not_counted(destination):
     (line,) = out(soc)
     assert line["test"] is True and "Sumo Sources test message" in line["raw"]
     assert refresh(soc).delivered_total == 0
+
+
+def test_a_webhook_style_route_receives_health_events_as_alerts(
+    destination, make_source, queued, django_capture_on_commit_callbacks
+):
+    from collector import engine
+
+    alerts = destination("Alerts", route="_index=sumologic_system_events Error")
+    queued.clear()
+    source = make_source("East")
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.open_event(source, event_name="ThirdPartyConfigError", severity=Severity.ERROR,
+                          details={"error": "Sophos rejected the secret."})  # fmt: skip
+    assert (runs.DELIVER, alerts.pk) in queued  # queued as soon as the record committed
+    runs.deliver(alerts.pk)
+    (line,) = out(alerts)
+    assert line["meta"]["_index"] == "sumologic_system_events"
+    assert '"severityLevel":"Error"' in line["raw"] and "ThirdPartyConfigError" in line["raw"]
