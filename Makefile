@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 
-.PHONY: run demo test test-fast lint check bench-ingest bench-syslog simulator chromium rsyslog clean
+.PHONY: run demo test test-fast lint check bench-ingest bench-syslog bench-deliver simulator chromium rsyslog clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench-ingest: $(VENV)/.dev-deps
 
 bench-syslog: $(VENV)/.dev-deps rsyslog
 	$(PY) bench/deliver_syslog.py
+
+# Delivery of 1,000,000 stored messages by the real engine to rsyslog and to an HTTP receiver:
+# `make bench-deliver ARGS="--messages 100000 --only syslog"`.
+bench-deliver: $(VENV)/.dev-deps rsyslog
+	$(PY) bench/deliver.py $(ARGS)
 
 # The stand-in vendor on its own (standard library only, no Django): `make simulator ARGS="--help"`.
 simulator: $(PY)
