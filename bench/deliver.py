@@ -178,14 +178,15 @@ def engine_batches(kind):
     from django.conf import settings
 
     from collector.delivery.routes import Route
-    from collector.delivery.runs import Outgoer, batches, read_window
+    from collector.delivery.runs import ID, INDEX, SIEM_EVENT_ID, Outgoer, batches, read_window
 
     route = Route(parsed=None, siem=False)  # the benchmark's destinations have an empty route
     outgoing = Outgoer(cef=False)
     cursor = 0
     while rows := read_window(cursor, settings.DELIVERY_WINDOW):
-        yield from batches([outgoing(row) for row in rows if route.selects(row)], kind)
-        cursor = rows[-1]["id"]
+        routed = [o for o in rows if route.selects_row(o[INDEX], o[SIEM_EVENT_ID], lambda: None)]
+        yield from batches([outgoing(row) for row in routed], kind)
+        cursor = rows[-1][ID]
 
 
 def write_buffers(path: str, buffers) -> dict:

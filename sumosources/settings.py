@@ -349,7 +349,8 @@ RUN_RETENTION_DAYS = env_int("SUMOSOURCES_RUN_RETENTION_DAYS", 14, minimum=1)
 # data-loss Error names the destination, the period and the count.
 DELIVERY_HARD_CAP_DAYS = env_int("SUMOSOURCES_DELIVERY_HARD_CAP_DAYS", 0, minimum=0)
 # A delivery run reads this many stored messages at a time after its cursor.
-DELIVERY_WINDOW = env_int("SUMOSOURCES_DELIVERY_WINDOW", 5000, minimum=100)
+# (a multiple of the kinds' batch sizes, so that a window ends on a full batch).
+DELIVERY_WINDOW = env_int("SUMOSOURCES_DELIVERY_WINDOW", 4000, minimum=100)
 SEARCH_TIMEOUT_SECONDS = env_int("SUMOSOURCES_SEARCH_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- logging ----------------------------------------------------------------------------------

@@ -39,6 +39,16 @@ class Route:
             return not self.siem and _get(row, "index") == ""
         return matches(self.parsed, row)
 
+    def selects_row(self, index: str, siem_event_id: str, view) -> bool:
+        """:meth:`selects` for a plain row: the common routes (everything, Forward to SIEM)
+        decide on its ``index`` and ``siem_event_id`` alone; ``view()`` makes the mapping of
+        its columns for the rest."""
+        if self.siem and index == "" and siem_event_id != "":
+            return True
+        if self.parsed is None:
+            return not self.siem and index == ""
+        return matches(self.parsed, view())
+
     def q(self) -> Q:
         """The same decision as SQL, for counting a backlog or what a purge would lose."""
         if self.parsed is None:
