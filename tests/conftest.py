@@ -160,8 +160,9 @@ def cluster_env(extra: dict | None = None) -> dict:
     return env
 
 
-def ping_cluster(timeout: float = 60.0) -> None:
-    """Wait until a cluster has run a task end to end."""
+def ping_cluster(timeout: float = 120.0) -> None:
+    """Wait until a cluster has run a task end to end (a cluster starting on a loaded machine
+    can take a minute to import, fork its workers and pick the task up)."""
     from django_q.models import Success
     from django_q.tasks import async_task
 

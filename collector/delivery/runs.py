@@ -34,6 +34,7 @@ from collector.engine.health import first_party, record_failure, resolve_events
 from collector.errors import CollectionError
 from collector.kinds import get_kind
 from collector.models import DeliveryBucket, Destination, Message, Source
+from collector.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,8 @@ def _failed(destination_id: int, error: CollectionError) -> dt.datetime | None:
 
 
 def _set_state(pk: int, state: str, detail: str, *, only_changes: bool = False) -> None:
+    detail = redact(detail, limit=1024)  # it may quote a receiver's answer
     query = Destination.objects.filter(pk=pk).exclude(state=DestinationState.PAUSED)
     if only_changes:
-        query = query.exclude(state=state, state_detail=detail[:1024])
-    query.update(state=state, state_detail=detail[:1024], state_changed_at=now())
+        query = query.exclude(state=state, state_detail=detail)
+    query.update(state=state, state_detail=detail, state_changed_at=now())

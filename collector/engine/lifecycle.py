@@ -21,6 +21,7 @@ from collector.models import (
     SourceTransition,
     Tenant,
 )
+from collector.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ def transition(source_id: int, to_state: str, reason: str, *, from_states=None, 
     """Move a source to ``to_state`` if it is in one of ``from_states`` (any, when None).
 
     The state check and the write are one UPDATE, so two workers cannot both make a transition;
-    the transition row is written only by the one that did.
+    the transition row is written only by the one that did. ``reason`` often quotes a vendor's
+    error: it is redacted (tokens, control characters) and capped like health-event details.
     """
+    reason = redact(reason, limit=1024)
     with transaction.atomic():
         row = Source.objects.filter(pk=source_id).values("state").first()
         if row is None:
