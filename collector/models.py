@@ -88,7 +88,9 @@ class ClaimedWork(models.Model):
 
     @classmethod
     def runnable_q(cls) -> models.Q:
-        raise NotImplementedError
+        """When a task may work on a row of this unit; every concrete unit defines it (an abstract
+        method: Django models cannot take ABCMeta)."""
+        raise NotImplementedError(f"{cls.__name__} must say when it is runnable")
 
 
 def source_runnable_q(prefix: str = "") -> models.Q:

@@ -18,7 +18,11 @@ deadlock cycle with the claim and state rows the same transactions update.
 
 from __future__ import annotations
 
-from django.db import connection
+import logging
+
+from django.db import connection, transaction
+
+log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock takes a bigint: "SumoMsg" as bytes, a key no other code uses.
 LOCK_KEY = 0x53756D6F4D7367
@@ -32,3 +36,19 @@ def hold_clock() -> None:
         raise RuntimeError("messages must be written in a transaction that holds the clock")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def deliver_after_commit() -> None:
+    """Once the current transaction's messages are committed, queue the destinations' delivery:
+    it starts within seconds, not at the dispatcher's next minute. A queue that cannot be reached
+    is logged and never fails the writer (the dispatcher queues them later)."""
+    transaction.on_commit(_kick_deliveries)
+
+
+def _kick_deliveries() -> None:
+    from collector.delivery.runs import kick_deliveries  # runs builds on the engine, not back
+
+    try:
+        kick_deliveries()
+    except Exception:
+        log.exception("could not queue deliveries")

@@ -20,7 +20,7 @@ from collector.choices import (
     ErrorType,
     Severity,
 )
-from collector.delivery.clock import hold_clock
+from collector.delivery.clock import deliver_after_commit, hold_clock
 from collector.engine.claims import now
 from collector.errors import CollectionError
 from collector.models import (
@@ -76,13 +76,7 @@ def _log_event(event: HealthEvent, status: str) -> None:
         receipt_time=moment,
     )
     # A destination routing health events (alerting through a webhook) hears of it in seconds.
-    transaction.on_commit(_kick_deliveries)
-
-
-def _kick_deliveries() -> None:
-    from collector.engine.ingest import _kick_deliveries as kick
-
-    kick()
+    deliver_after_commit()
 
 
 def open_event(

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from collector.buckets import bucket_floor
-from collector.delivery.clock import hold_clock
+from collector.delivery.clock import deliver_after_commit, hold_clock
 from collector.engine.claims import RunStopped, now
 from collector.kinds import get_kind
 from collector.kinds.base import Page
@@ -238,19 +238,8 @@ def store_page(
         if metadata.dropped and inserted:
             _count_dropped(metadata.dropped, inserted, source)
         if inserted:
-            transaction.on_commit(_kick_deliveries)
+            deliver_after_commit()
     return Stored(inserted, newest)
-
-
-def _kick_deliveries() -> None:
-    """New messages are committed: destinations deliver them within seconds, not at the next
-    minute of the dispatcher."""
-    from collector.delivery.runs import kick_deliveries
-
-    try:
-        kick_deliveries()
-    except Exception:  # collection must never fail because delivery could not be queued
-        log.exception("could not queue deliveries")
 
 
 def _count_dropped(names: list[str], items: int, source: Source) -> None:
